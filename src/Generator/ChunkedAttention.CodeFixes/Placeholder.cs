@@ -1,0 +1,5 @@
+namespace ChunkedAttention.CodeFixes;
+
+internal static class Placeholder
+{
+}
