@@ -1,0 +1,26 @@
+namespace ChunkedAttention.Generator;
+
+/// <summary>Names the generator, analyzers and code fixes agree on (one place, so they cannot drift).</summary>
+internal static class WellKnownNames
+{
+    /// <summary>Metadata name of the marker attribute (runtime assembly).</summary>
+    public const string ChunkedAttentionAttribute = "ChunkedAttention.ChunkedAttentionAttribute";
+
+    /// <summary>Short name used when the code fix adds the attribute.</summary>
+    public const string ChunkedAttentionAttributeShortName = "ChunkedAttention";
+
+    /// <summary>Namespace of the runtime API.</summary>
+    public const string RuntimeNamespace = "ChunkedAttention";
+
+    /// <summary>Metadata name of TorchSharp's functional namespace-like class.</summary>
+    public const string TorchFunctional = "TorchSharp.torch+nn+functional";
+
+    /// <summary>Metadata name of TorchSharp's module base class.</summary>
+    public const string TorchModule = "TorchSharp.torch+nn+Module";
+
+    /// <summary>The TorchSharp method every diagnostic is about.</summary>
+    public const string ScaledDotProductAttention = "scaled_dot_product_attention";
+
+    /// <summary>The method the generator adds to each marked type.</summary>
+    public const string GeneratedMethodName = "ChunkedScaledDotProductAttention";
+}
