@@ -1,0 +1,138 @@
+using System;
+using System.Collections.Generic;
+using static TorchSharp.torch;
+
+namespace ChunkedAttention.Benchmarks;
+
+/// <summary>One way of computing attention for a case's inputs.</summary>
+public enum Variant
+{
+    /// <summary>TorchSharp's scaled_dot_product_attention, called directly.</summary>
+    Native,
+
+    /// <summary><see cref="ChunkedSdpa.Chunked"/> with the case's options.</summary>
+    Chunked,
+
+    /// <summary><see cref="ChunkedSdpa.Attention"/> with the default (MPS-only) options on CPU: the guard's native path.</summary>
+    Guard,
+
+    /// <summary>matmul + softmax + matmul, the way attention is written by hand in TorchSharp.</summary>
+    Manual,
+}
+
+/// <summary>Inputs of one attention call.</summary>
+public sealed record AttentionInputs(Tensor Query, Tensor Key, Tensor Value, Tensor? Mask, bool IsCausal) : IDisposable
+{
+    public void Dispose()
+    {
+        Query.Dispose();
+        Key.Dispose();
+        Value.Dispose();
+        Mask?.Dispose();
+    }
+}
+
+/// <summary>A benchmark case: shapes, the variant it is compared against, and the target ratio.</summary>
+/// <param name="Name">Short id used on the command line.</param>
+/// <param name="Description">What the case is.</param>
+/// <param name="Batch">B.</param>
+/// <param name="Heads">H.</param>
+/// <param name="QueryRows">L.</param>
+/// <param name="KeyRows">S.</param>
+/// <param name="HeadDim">E.</param>
+/// <param name="RegionalMask">Whether a boolean (B, 1, L, S) regional mask is passed.</param>
+/// <param name="Baseline">The variant the candidate is timed against.</param>
+/// <param name="Candidate">The variant measured.</param>
+/// <param name="Options">Options passed to the candidate.</param>
+/// <param name="TimeTarget">Largest acceptable candidate/baseline median ratio, if any.</param>
+/// <param name="Runs">Paired runs (after one warm-up pair).</param>
+/// <param name="MemoryBaseline">Variant whose peak memory the candidate's is compared with, if any.</param>
+/// <param name="MemoryTarget">Largest acceptable candidate/memory-baseline peak ratio, if any.</param>
+public sealed record BenchmarkCase(
+    string Name,
+    string Description,
+    long Batch,
+    long Heads,
+    long QueryRows,
+    long KeyRows,
+    long HeadDim,
+    bool RegionalMask,
+    Variant Baseline,
+    Variant Candidate,
+    ChunkedAttentionOptions Options,
+    double? TimeTarget,
+    int Runs,
+    Variant? MemoryBaseline = null,
+    double? MemoryTarget = null)
+{
+    /// <summary>The cases the issues name, in report order.</summary>
+    public static IReadOnlyList<BenchmarkCase> All { get; } = new[]
+    {
+        new BenchmarkCase("self-1024", "self-attention B2 H8 L=S=4096 E64, ChunkSize 1024",
+            2, 8, 4096, 4096, 64, false, Variant.Native, Variant.Chunked,
+            new ChunkedAttentionOptions { ChunkSize = 1024, Devices = AttentionDevices.All }, 1.03, 9),
+        new BenchmarkCase("self-512", "self-attention B2 H8 L=S=4096 E64, ChunkSize 512",
+            2, 8, 4096, 4096, 64, false, Variant.Native, Variant.Chunked,
+            new ChunkedAttentionOptions { ChunkSize = 512, Devices = AttentionDevices.All }, null, 9),
+        new BenchmarkCase("cross-regional", "cross-attention B2 H8 L=4096 S=77 E64, (B,1,L,S) regional mask, ChunkSize 1024",
+            2, 8, 4096, 77, 64, true, Variant.Native, Variant.Chunked,
+            new ChunkedAttentionOptions { ChunkSize = 1024, Devices = AttentionDevices.All }, 1.06, 15),
+        new BenchmarkCase("guard-native", "guard's non-chunking path (MPS-only options on CPU), self-attention B2 H8 L=S=4096 E64",
+            2, 8, 4096, 4096, 64, false, Variant.Native, Variant.Guard,
+            ChunkedAttentionOptions.Default, 1.02, 9),
+        new BenchmarkCase("keys-8192", "key blocks, B1 H4 L=S=8192 E64, ChunkSize 1024, KeyChunkSize 2048",
+            1, 4, 8192, 8192, 64, false, Variant.Native, Variant.Chunked,
+            new ChunkedAttentionOptions { ChunkSize = 1024, KeyChunkSize = 2048, Devices = AttentionDevices.All }, 2.0, 3),
+        new BenchmarkCase("keys-16384", "key blocks, B1 H4 L=S=16384 E64, ChunkSize 1024, KeyChunkSize 4096",
+            1, 4, 16384, 16384, 64, false, Variant.Native, Variant.Chunked,
+            new ChunkedAttentionOptions { ChunkSize = 1024, KeyChunkSize = 4096, Devices = AttentionDevices.All }, 2.0, 3,
+            MemoryBaseline: Variant.Manual, MemoryTarget: 0.10),
+        new BenchmarkCase("manual-16384", "manual attention (matmul + softmax + matmul), B1 H4 L=S=16384 E64",
+            1, 4, 16384, 16384, 64, false, Variant.Native, Variant.Manual,
+            ChunkedAttentionOptions.Default, null, 1),
+    };
+
+    /// <summary>Creates the case's inputs (fp32, CPU) from a fixed seed.</summary>
+    public AttentionInputs CreateInputs()
+    {
+        manual_seed(1234);
+        Tensor query = randn(Batch, Heads, QueryRows, HeadDim);
+        Tensor key = randn(Batch, Heads, KeyRows, HeadDim);
+        Tensor value = randn(Batch, Heads, KeyRows, HeadDim);
+        Tensor? mask = null;
+        if (RegionalMask)
+        {
+            // Each query row sees the shared tokens plus the span of its region, as regional guidance does.
+            using Tensor row = arange(QueryRows).view(QueryRows, 1);
+            using Tensor token = arange(KeyRows).view(1, KeyRows);
+            using Tensor shared = token.lt(KeyRows / 4);
+            using Tensor firstHalf = row.lt(QueryRows / 2);
+            using Tensor spanA = token.ge(KeyRows / 4).logical_and(token.lt(KeyRows / 2));
+            using Tensor spanB = token.ge(KeyRows / 2);
+            using Tensor sees = shared.logical_or(firstHalf.logical_and(spanA)).logical_or(firstHalf.logical_not().logical_and(spanB));
+            mask = sees.expand(Batch, 1, QueryRows, KeyRows).contiguous();
+        }
+        return new AttentionInputs(query, key, value, mask, IsCausal: false);
+    }
+
+    /// <summary>Runs one variant once and returns its output.</summary>
+    public Tensor Run(Variant variant, AttentionInputs inputs) => variant switch
+    {
+        Variant.Native => nn.functional.scaled_dot_product_attention(inputs.Query, inputs.Key, inputs.Value, inputs.Mask, is_casual: inputs.IsCausal),
+        Variant.Chunked => ChunkedSdpa.Chunked(inputs.Query, inputs.Key, inputs.Value, inputs.Mask, is_causal: inputs.IsCausal, options: Options),
+        Variant.Guard => ChunkedSdpa.Attention(inputs.Query, inputs.Key, inputs.Value, inputs.Mask, is_causal: inputs.IsCausal, options: Options),
+        Variant.Manual => ManualAttention(inputs),
+        _ => throw new ArgumentOutOfRangeException(nameof(variant), variant, null),
+    };
+
+    private static Tensor ManualAttention(AttentionInputs inputs)
+    {
+        using var scope = NewDisposeScope();
+        double scale = 1.0 / Math.Sqrt(inputs.Query.shape[^1]);
+        Tensor scores = inputs.Query.matmul(inputs.Key.transpose(-2, -1)).mul_(scale);
+        if (inputs.Mask is not null)
+            scores = scores.masked_fill(inputs.Mask.logical_not(), double.NegativeInfinity);
+        Tensor weights = scores.softmax(-1);
+        return weights.matmul(inputs.Value).MoveToOuterDisposeScope();
+    }
+}
