@@ -23,4 +23,17 @@ internal static class WellKnownNames
 
     /// <summary>The method the generator adds to each marked type.</summary>
     public const string GeneratedMethodName = "ChunkedScaledDotProductAttention";
+
+    /// <summary>Metadata name of TorchSharp's tensor type.</summary>
+    public const string TorchTensor = "TorchSharp.torch+Tensor";
+
+    /// <summary>
+    /// The private static field the generator adds next to <see cref="GeneratedMethodName"/>, holding
+    /// the attribute's settings as a <c>ChunkedAttentionOptions</c>. A type that already declares a
+    /// member of this name gets no code either.
+    /// </summary>
+    public const string GeneratedOptionsFieldName = "ChunkedScaledDotProductAttentionOptions";
+
+    /// <summary>Metadata name of the runtime's options type.</summary>
+    public const string ChunkedAttentionOptions = "ChunkedAttention.ChunkedAttentionOptions";
 }

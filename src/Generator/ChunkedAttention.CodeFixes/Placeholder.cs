@@ -1,5 +1,0 @@
-namespace ChunkedAttention.CodeFixes;
-
-internal static class Placeholder
-{
-}

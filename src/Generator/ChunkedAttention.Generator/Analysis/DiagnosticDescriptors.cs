@@ -1,0 +1,92 @@
+using Microsoft.CodeAnalysis;
+
+namespace ChunkedAttention.Generator.Analysis;
+
+/// <summary>
+/// The diagnostics of ChunkedAttention. IDs, severities and fix titles are part of the public
+/// contract; every message says what is wrong and what the fix (or the user) does about it.
+/// </summary>
+internal static class DiagnosticDescriptors
+{
+    /// <summary>One category, so a whole set can be configured with <c>dotnet_analyzer_diagnostic.category-ChunkedAttention.severity</c>.</summary>
+    public const string Category = "ChunkedAttention";
+
+    /// <summary>Every help link is this base followed by <c>SDPA00N.md</c>.</summary>
+    public const string HelpLinkBase = "https://github.com/chunkedattention/chunkedattention/blob/main/docs/diagnostics/";
+
+    public const string DirectCallInProcessorId = "SDPA001";
+    public const string NotPartialId = "SDPA002";
+    public const string InvalidSettingId = "SDPA003";
+    public const string CausalWithMaskId = "SDPA004";
+    public const string DirectCallOutsideProcessorId = "SDPA005";
+    public const string MemberNameClashId = "SDPA006";
+
+    /// <summary>SDPA001: direct SDPA call inside an attention processor.</summary>
+    public static readonly DiagnosticDescriptor DirectCallInProcessor = Create(
+        DirectCallInProcessorId,
+        title: "Direct scaled_dot_product_attention call in an attention processor",
+        messageFormat: "Direct scaled_dot_product_attention call in {0} materializes the full attention matrix and can exhaust memory on MPS; {1}",
+        DiagnosticSeverity.Warning,
+        isEnabledByDefault: true,
+        description: "Native scaled_dot_product_attention holds batch*heads*queries*keys scores at once. On Apple Silicon (MPS) this is the largest allocation of a diffusion step and fails for large images. The generated ChunkedScaledDotProductAttention has the same parameters, chunks the query rows where the attribute's devices say so and calls the native function everywhere else.");
+
+    /// <summary>SDPA002: a [ChunkedAttention] type or one of its containing types is not partial.</summary>
+    public static readonly DiagnosticDescriptor NotPartial = Create(
+        NotPartialId,
+        title: "[ChunkedAttention] type and its containing types must be partial",
+        messageFormat: "'{0}' must be partial because '{1}' is marked [ChunkedAttention] and the generator adds ChunkedScaledDotProductAttention to it; make '{0}' partial",
+        DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        description: "The source generator adds a method to every type marked [ChunkedAttention] in a partial declaration, which needs the type and every type containing it to be declared partial. No code is generated for the type until they are.");
+
+    /// <summary>SDPA003: an invalid [ChunkedAttention] setting.</summary>
+    public static readonly DiagnosticDescriptor InvalidSetting = Create(
+        InvalidSettingId,
+        title: "Invalid [ChunkedAttention] setting",
+        messageFormat: "[ChunkedAttention] on '{0}': {1}",
+        DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        description: "ChunkSize must be at least 1, KeyChunkSize and MaxScoreElements must not be negative (0 means keys whole / no cap), and Devices must select at least one device. No code is generated for the type until the settings are valid.");
+
+    /// <summary>SDPA004: is_casual true together with a mask, which TorchSharp rejects at run time.</summary>
+    public static readonly DiagnosticDescriptor CausalWithMask = Create(
+        CausalWithMaskId,
+        title: "scaled_dot_product_attention called with both a causal flag and an attention mask",
+        messageFormat: "This call passes is_casual: true and an attn_mask, which TorchSharp's scaled_dot_product_attention rejects with an ArgumentException at run time; use chunked attention: ChunkedScaledDotProductAttention applies both the mask and the causal band",
+        DiagnosticSeverity.Warning,
+        isEnabledByDefault: true,
+        description: "TorchSharp throws when is_casual is true and a mask is given. The chunked wrapper accepts both and applies the mask AND the causal band, as PyTorch's semantics describe. Reported only when is_casual is a compile-time true constant and attn_mask is not the null literal; it replaces SDPA001/SDPA005 on the same call, and has the same fix.");
+
+    /// <summary>SDPA005: direct SDPA call outside attention processors (off by default).</summary>
+    public static readonly DiagnosticDescriptor DirectCallOutsideProcessor = Create(
+        DirectCallOutsideProcessorId,
+        title: "Direct scaled_dot_product_attention call",
+        messageFormat: "Direct scaled_dot_product_attention call in {0} materializes the full attention matrix and can exhaust memory on MPS; {1}",
+        DiagnosticSeverity.Info,
+        isEnabledByDefault: false,
+        description: "The same finding as SDPA001 for code that does not look like an attention processor (not a TorchSharp module, not marked [ChunkedAttention], no 'Attention'/'Attn' in its names). Off by default; enable it in .editorconfig to audit every call site.");
+
+    /// <summary>SDPA006: the type already declares a member with the generated method's name.</summary>
+    public static readonly DiagnosticDescriptor MemberNameClash = Create(
+        MemberNameClashId,
+        title: "[ChunkedAttention] type already declares a member the generator adds",
+        messageFormat: "'{0}' already declares a member named '{1}', which the generator adds to [ChunkedAttention] types, so no wrapper is generated; rename or remove that member",
+        DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        description: "The generator adds a private static ChunkedScaledDotProductAttention method and a ChunkedScaledDotProductAttentionOptions field to every [ChunkedAttention] type. A member of either name declared by hand would clash with them, so the generator skips the type until the member is renamed or removed.");
+
+    /// <summary>The remedy of SDPA001/SDPA005 where the code fix applies (argument {1}; {0} is the type).</summary>
+    public const string UseChunkedAttentionRemedy = "use chunked attention: call ChunkedScaledDotProductAttention, mark '{0}' [ChunkedAttention] and make it partial";
+
+    /// <summary>The remedy where no type can host the wrapper (top-level statements, interfaces).</summary>
+    public const string MoveCallRemedy = "move the call into a class or struct marked [ChunkedAttention] and call ChunkedScaledDotProductAttention there";
+
+    private static DiagnosticDescriptor Create(
+        string id,
+        string title,
+        string messageFormat,
+        DiagnosticSeverity severity,
+        bool isEnabledByDefault,
+        string description) =>
+        new(id, title, messageFormat, Category, severity, isEnabledByDefault, description, HelpLinkBase + id + ".md");
+}

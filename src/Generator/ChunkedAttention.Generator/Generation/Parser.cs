@@ -1,0 +1,486 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Threading;
+using ChunkedAttention.Generator.Model;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+
+namespace ChunkedAttention.Generator.Generation;
+
+/// <summary>
+/// Turns symbols into the generator's value-equal specs. Everything symbol-related happens here;
+/// the emitter only sees <see cref="TargetSpec"/> and <see cref="SdpaSignature"/>.
+/// </summary>
+internal static class Parser
+{
+    private static readonly SymbolDisplayFormat TypeFormat =
+        SymbolDisplayFormat.FullyQualifiedFormat.AddMiscellaneousOptions(
+            SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier);
+
+    /// <summary>
+    /// Reads one <c>[ChunkedAttention]</c> target. Returns null for targets that must get no code:
+    /// the type or a container not partial, invalid settings, a name clash, a file-local type, or
+    /// an attribute that does not bind. The generator never reports; the analyzer does.
+    /// </summary>
+    /// <param name="context">The attribute's target, from ForAttributeWithMetadataName.</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    public static TargetSpec? ParseTarget(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+    {
+        if (context.TargetSymbol is not INamedTypeSymbol type
+            || type.TypeKind is not (TypeKind.Class or TypeKind.Struct)
+            || type.IsFileLocal // a file-local type cannot be extended from the generated file
+            || context.Attributes.Length != 1)
+        {
+            return null;
+        }
+
+        AttributeData attribute = context.Attributes[0];
+
+        // The attribute on two partial declarations is already an error (CS0579); one file per type.
+        int applications = 0;
+        foreach (AttributeData candidate in type.GetAttributes())
+        {
+            if (SymbolEqualityComparer.Default.Equals(candidate.AttributeClass, attribute.AttributeClass))
+            {
+                applications++;
+            }
+        }
+
+        if (applications != 1)
+        {
+            return null;
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        if (!HierarchyInfo.IsPartialWithContainers(type, cancellationToken))
+        {
+            return null;
+        }
+
+        ChunkedAttentionSettings? settings = ParseSettings(attribute);
+        if (settings is null || !settings.IsValid)
+        {
+            return null;
+        }
+
+        if (!type.GetMembers(WellKnownNames.GeneratedMethodName).IsEmpty
+            || !type.GetMembers(WellKnownNames.GeneratedOptionsFieldName).IsEmpty)
+        {
+            return null;
+        }
+
+        Compilation compilation = context.SemanticModel.Compilation;
+        return new TargetSpec(
+            HierarchyInfo.From(type),
+            settings,
+            MethodHidesInheritedMember: HidesAccessibleBaseMember(type, compilation, WellKnownNames.GeneratedMethodName, methodsAreOverloads: true),
+            FieldHidesInheritedMember: HidesAccessibleBaseMember(type, compilation, WellKnownNames.GeneratedOptionsFieldName, methodsAreOverloads: false));
+    }
+
+    /// <summary>
+    /// Resolves the attribute's arguments to values. Constructor parameters map to the property of
+    /// the same name (<c>chunkSize</c> → <c>ChunkSize</c>); omitted settings keep the defaults.
+    /// Returns null when an argument does not bind (the compiler reports that).
+    /// </summary>
+    /// <param name="attribute">The attribute.</param>
+    public static ChunkedAttentionSettings? ParseSettings(AttributeData attribute)
+    {
+        IMethodSymbol? constructor = attribute.AttributeConstructor;
+        if (constructor is null || constructor.Parameters.Length != attribute.ConstructorArguments.Length)
+        {
+            return null;
+        }
+
+        ChunkedAttentionSettings settings = ChunkedAttentionSettings.Default;
+        for (int i = 0; i < constructor.Parameters.Length; i++)
+        {
+            if (!TryApply(ref settings, constructor.Parameters[i].Name, attribute.ConstructorArguments[i]))
+            {
+                return null;
+            }
+        }
+
+        foreach (KeyValuePair<string, TypedConstant> named in attribute.NamedArguments)
+        {
+            if (!TryApply(ref settings, named.Key, named.Value))
+            {
+                return null;
+            }
+        }
+
+        return settings;
+    }
+
+    private static bool TryApply(ref ChunkedAttentionSettings settings, string name, TypedConstant argument)
+    {
+        if (argument.Kind is TypedConstantKind.Error or TypedConstantKind.Array || argument.Value is null)
+        {
+            return false;
+        }
+
+        object value = argument.Value;
+        try
+        {
+            switch (name.ToUpperInvariant())
+            {
+                case "CHUNKSIZE":
+                    settings = settings with { ChunkSize = Convert.ToInt32(value, CultureInfo.InvariantCulture) };
+                    break;
+                case "KEYCHUNKSIZE":
+                    settings = settings with { KeyChunkSize = Convert.ToInt32(value, CultureInfo.InvariantCulture) };
+                    break;
+                case "DEVICES":
+                    settings = settings with { Devices = Convert.ToInt64(value, CultureInfo.InvariantCulture) };
+                    break;
+                case "MAXSCOREELEMENTS":
+                    settings = settings with { MaxScoreElements = Convert.ToInt64(value, CultureInfo.InvariantCulture) };
+                    break;
+                case "TRYNATIVEFIRST":
+                    settings = settings with { TryNativeFirst = Convert.ToBoolean(value, CultureInfo.InvariantCulture) };
+                    break;
+                default:
+                    // A setting this generator does not know (newer runtime): it cannot be honoured, so ignored.
+                    break;
+            }
+        }
+        catch (Exception ex) when (ex is InvalidCastException or FormatException or OverflowException)
+        {
+            return false;
+        }
+
+        return true;
+    }
+
+    // A method hides base methods only of the same signature; the wrapper's (three tensors, mask,
+    // dropout, causal, scale, gqa) is treated as never matching a user's method, so those overload.
+    private static bool HidesAccessibleBaseMember(INamedTypeSymbol type, Compilation compilation, string name, bool methodsAreOverloads)
+    {
+        for (INamedTypeSymbol? baseType = type.BaseType; baseType is not null; baseType = baseType.BaseType)
+        {
+            foreach (ISymbol member in baseType.GetMembers(name))
+            {
+                if (!(methodsAreOverloads && member.Kind == SymbolKind.Method)
+                    && compilation.IsSymbolAccessibleWithin(member, type))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Reads what the generator needs from the compilation as a whole.</summary>
+    /// <param name="compilation">The compilation.</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    public static CompilationFacts ParseCompilationFacts(Compilation compilation, CancellationToken cancellationToken) =>
+        new(ParseSdpaSignature(compilation, cancellationToken), ParseOptionsConstruction(compilation, cancellationToken));
+
+    /// <summary>
+    /// How to build the options: an object initializer from C# 9 on; below that (init-only setters
+    /// need C# 9) the runtime's constructor taking every setting by name, when it has one. Without
+    /// one, a C# 8 build reports CS8400 on the initializer, which names the fix (C# 9).
+    /// </summary>
+    /// <param name="compilation">The compilation.</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    public static OptionsConstruction ParseOptionsConstruction(Compilation compilation, CancellationToken cancellationToken)
+    {
+        if (compilation is not CSharpCompilation { LanguageVersion: < LanguageVersion.CSharp9 })
+        {
+            return OptionsConstruction.ObjectInitializer;
+        }
+
+        INamedTypeSymbol? options = compilation.GetTypeByMetadataName(WellKnownNames.ChunkedAttentionOptions);
+        if (options is null)
+        {
+            return OptionsConstruction.ObjectInitializer;
+        }
+
+        foreach (IMethodSymbol constructor in options.InstanceConstructors)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (constructor.DeclaredAccessibility != Accessibility.Public)
+            {
+                continue;
+            }
+
+            int matched = 0;
+            bool othersOptional = true;
+            foreach (IParameterSymbol parameter in constructor.Parameters)
+            {
+                if (Array.IndexOf(OptionsMembers.ConstructorParameters, parameter.Name) >= 0)
+                {
+                    matched++;
+                }
+                else if (!parameter.IsOptional)
+                {
+                    othersOptional = false;
+                }
+            }
+
+            if (matched == OptionsMembers.ConstructorParameters.Length && othersOptional)
+            {
+                return OptionsConstruction.Constructor;
+            }
+        }
+
+        return OptionsConstruction.ObjectInitializer;
+    }
+
+    /// <summary>
+    /// Reads TorchSharp's <c>torch.nn.functional.scaled_dot_product_attention</c> from the
+    /// compilation. Null when TorchSharp is not referenced, the method is missing, or its shape is
+    /// one the wrapper cannot mirror (first three parameters not tensors, <c>ref</c>/<c>out</c>/
+    /// <c>params</c> parameters).
+    /// </summary>
+    /// <param name="compilation">The compilation.</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    public static SdpaSignature? ParseSdpaSignature(Compilation compilation, CancellationToken cancellationToken)
+    {
+        INamedTypeSymbol? functional = compilation.GetTypeByMetadataName(WellKnownNames.TorchFunctional);
+        INamedTypeSymbol? tensor = compilation.GetTypeByMetadataName(WellKnownNames.TorchTensor);
+        if (functional is null || tensor is null)
+        {
+            return null;
+        }
+
+        IMethodSymbol? method = null;
+        foreach (ISymbol member in functional.GetMembers(WellKnownNames.ScaledDotProductAttention))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (member is IMethodSymbol candidate
+                && candidate.IsStatic
+                && candidate.DeclaredAccessibility == Accessibility.Public
+                && !candidate.IsGenericMethod
+                && SymbolEqualityComparer.Default.Equals(candidate.ReturnType, tensor)
+                && candidate.Parameters.Length >= 3
+                && IsTensor(candidate.Parameters[0], tensor)
+                && IsTensor(candidate.Parameters[1], tensor)
+                && IsTensor(candidate.Parameters[2], tensor)
+                && IsBetterOverload(candidate, method))
+            {
+                method = candidate;
+            }
+        }
+
+        if (method is null)
+        {
+            return null;
+        }
+
+        var parameters = new SdpaParameter[method.Parameters.Length];
+        var taken = new HashSet<SdpaParameterRole>();
+        for (int i = 0; i < method.Parameters.Length; i++)
+        {
+            IParameterSymbol parameter = method.Parameters[i];
+            if (parameter.RefKind != RefKind.None || parameter.IsParams)
+            {
+                return null;
+            }
+
+            SdpaParameterRole role = i switch
+            {
+                0 => SdpaParameterRole.Query,
+                1 => SdpaParameterRole.Key,
+                2 => SdpaParameterRole.Value,
+                _ => Classify(parameter, tensor),
+            };
+
+            // A role is mapped once; a second look-alike is forwarded to TorchSharp untouched.
+            if (!taken.Add(role))
+            {
+                role = SdpaParameterRole.Unknown;
+            }
+
+            string? defaultValue = null;
+            if (parameter.HasExplicitDefaultValue)
+            {
+                defaultValue = FormatDefault(parameter.Type, parameter.ExplicitDefaultValue);
+                if (defaultValue is null)
+                {
+                    return null; // a default the wrapper could not restate
+                }
+            }
+
+            bool nullDefault = parameter.HasExplicitDefaultValue && parameter.ExplicitDefaultValue is null;
+            string type = FormatParameterType(parameter.Type, nullDefault);
+            string name = Identifiers.Escape(parameter.Name);
+            string? neutral = role == SdpaParameterRole.Unknown ? NeutralCheck(name, parameter.Type, defaultValue, nullDefault) : null;
+            parameters[i] = new SdpaParameter(name, type, defaultValue, role, neutral);
+        }
+
+        return new SdpaSignature(
+            functional.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat),
+            method.Name,
+            method.ReturnType.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat),
+            tensor.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat),
+            ImmutableArray.Create(parameters).ToEquatableArray());
+    }
+
+    private static bool IsTensor(IParameterSymbol parameter, INamedTypeSymbol tensor) =>
+        SymbolEqualityComparer.Default.Equals(parameter.Type, tensor);
+
+    // Several overloads (not the case in TorchSharp 0.107): mirror the richest one; ties break by
+    // signature text so the choice never depends on metadata order.
+    private static bool IsBetterOverload(IMethodSymbol candidate, IMethodSymbol? current)
+    {
+        if (current is null)
+        {
+            return true;
+        }
+
+        if (candidate.Parameters.Length != current.Parameters.Length)
+        {
+            return candidate.Parameters.Length > current.Parameters.Length;
+        }
+
+        return string.CompareOrdinal(candidate.ToDisplayString(), current.ToDisplayString()) < 0;
+    }
+
+    private static SdpaParameterRole Classify(IParameterSymbol parameter, INamedTypeSymbol tensor)
+    {
+        string name = parameter.Name.ToLowerInvariant();
+        ITypeSymbol type = parameter.Type;
+        if (SymbolEqualityComparer.Default.Equals(type, tensor) && name.Contains("mask"))
+        {
+            return SdpaParameterRole.Mask;
+        }
+
+        if (type.SpecialType == SpecialType.System_Double && (name == "p" || name.Contains("dropout")))
+        {
+            return SdpaParameterRole.DropoutProbability;
+        }
+
+        if (type.SpecialType == SpecialType.System_Boolean && name is "is_causal" or "is_casual" or "causal")
+        {
+            return SdpaParameterRole.Causal;
+        }
+
+        if (name == "scale"
+            && type is INamedTypeSymbol { OriginalDefinition.SpecialType: SpecialType.System_Nullable_T } nullable
+            && nullable.TypeArguments[0].SpecialType == SpecialType.System_Double)
+        {
+            return SdpaParameterRole.Scale;
+        }
+
+        if (type.SpecialType == SpecialType.System_Boolean && name == "enable_gqa")
+        {
+            return SdpaParameterRole.EnableGqa;
+        }
+
+        return SdpaParameterRole.Unknown;
+    }
+
+    // A reference type whose default is null is nullable whatever TorchSharp's annotations say
+    // (TorchSharp 0.107 is nullable-oblivious), so the wrapper declares it with '?'.
+    private static string FormatParameterType(ITypeSymbol type, bool nullDefault)
+    {
+        string text = type.ToDisplayString(TypeFormat);
+        return nullDefault && type.IsReferenceType && !text.EndsWith("?", StringComparison.Ordinal) ? text + "?" : text;
+    }
+
+    /// <summary>A parameter default as C# source (enum values cast from their integer value); null if unspeakable.</summary>
+    private static string? FormatDefault(ITypeSymbol type, object? value)
+    {
+        if (value is null)
+        {
+            // null for references and Nullable<T>; 'default' for any other struct.
+            return type.IsValueType && type.OriginalDefinition.SpecialType != SpecialType.System_Nullable_T ? "default" : "null";
+        }
+
+        ITypeSymbol underlying = type is INamedTypeSymbol { OriginalDefinition.SpecialType: SpecialType.System_Nullable_T } n
+            ? n.TypeArguments[0]
+            : type;
+        string? literal = Literals.Format(value);
+        if (literal is null)
+        {
+            return null;
+        }
+
+        return underlying.TypeKind == TypeKind.Enum
+            ? "(" + underlying.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat) + ")(" + literal + ")"
+            : literal;
+    }
+
+    private static string? NeutralCheck(string name, ITypeSymbol type, string? defaultValue, bool nullDefault)
+    {
+        if (defaultValue is null)
+        {
+            return null;
+        }
+
+        if (nullDefault && defaultValue == "null")
+        {
+            return name + " is null";
+        }
+
+        ITypeSymbol underlying = type is INamedTypeSymbol { OriginalDefinition.SpecialType: SpecialType.System_Nullable_T } n
+            ? n.TypeArguments[0]
+            : type;
+        bool comparable = underlying.TypeKind == TypeKind.Enum || underlying.SpecialType switch
+        {
+            SpecialType.System_Boolean or SpecialType.System_Char or SpecialType.System_String
+                or SpecialType.System_SByte or SpecialType.System_Byte or SpecialType.System_Int16
+                or SpecialType.System_UInt16 or SpecialType.System_Int32 or SpecialType.System_UInt32
+                or SpecialType.System_Int64 or SpecialType.System_UInt64 or SpecialType.System_Single
+                or SpecialType.System_Double or SpecialType.System_Decimal => true,
+            _ => false,
+        };
+        return comparable ? name + " == " + defaultValue : null;
+    }
+}
+
+/// <summary>C# literals for constant values (invariant, round-trippable).</summary>
+internal static class Literals
+{
+    /// <summary>Formats a constant as a C# literal of its own type; null for a type C# has no literal for.</summary>
+    /// <param name="value">A boxed constant (never null).</param>
+    public static string? Format(object value) => value switch
+    {
+        bool b => b ? "true" : "false",
+        string s => SymbolDisplay.FormatLiteral(s, quote: true),
+        char c => SymbolDisplay.FormatLiteral(c, quote: true),
+        double d => FormatDouble(d),
+        float f => FormatSingle(f),
+        decimal m => m.ToString(CultureInfo.InvariantCulture) + "M",
+        long l => l.ToString(CultureInfo.InvariantCulture) + "L",
+        ulong ul => ul.ToString(CultureInfo.InvariantCulture) + "UL",
+        uint ui => ui.ToString(CultureInfo.InvariantCulture) + "U",
+        int i => i.ToString(CultureInfo.InvariantCulture),
+        short or ushort or byte or sbyte => Convert.ToString(value, CultureInfo.InvariantCulture),
+        _ => null,
+    };
+
+    private static string FormatDouble(double d)
+    {
+        if (double.IsNaN(d))
+        {
+            return "double.NaN";
+        }
+
+        if (double.IsInfinity(d))
+        {
+            return d > 0 ? "double.PositiveInfinity" : "double.NegativeInfinity";
+        }
+
+        string text = d.ToString("R", CultureInfo.InvariantCulture);
+        return text.IndexOfAny(new[] { '.', 'E' }) >= 0 ? text : text + ".0";
+    }
+
+    private static string FormatSingle(float f)
+    {
+        if (float.IsNaN(f))
+        {
+            return "float.NaN";
+        }
+
+        if (float.IsInfinity(f))
+        {
+            return f > 0 ? "float.PositiveInfinity" : "float.NegativeInfinity";
+        }
+
+        return f.ToString("R", CultureInfo.InvariantCulture) + "F";
+    }
+}

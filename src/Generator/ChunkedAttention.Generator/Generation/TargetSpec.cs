@@ -1,0 +1,16 @@
+using ChunkedAttention.Generator.Model;
+
+namespace ChunkedAttention.Generator.Generation;
+
+/// <summary>Everything the emitter needs about one <c>[ChunkedAttention]</c> type.</summary>
+/// <param name="Hierarchy">Namespace and the chain of (partial) types to re-declare.</param>
+/// <param name="Settings">The attribute's settings (valid).</param>
+/// <param name="MethodHidesInheritedMember">
+/// Whether a base type has an accessible non-method member named like the wrapper, which the
+/// wrapper hides (so it is declared <c>new</c>). Base methods of that name are overloads, not hidden.
+/// </param>
+/// <param name="FieldHidesInheritedMember">
+/// Whether a base type has an accessible member named like the options field, which it hides.
+/// </param>
+internal sealed record TargetSpec(
+    HierarchyInfo Hierarchy, ChunkedAttentionSettings Settings, bool MethodHidesInheritedMember, bool FieldHidesInheritedMember);

@@ -1,0 +1,254 @@
+using System.Threading.Tasks;
+using ChunkedAttention.Generator.Analysis;
+using Microsoft.CodeAnalysis.Testing;
+using Xunit;
+using Verify = ChunkedAttention.Generator.Tests.Analysis.AnalyzerVerifier<ChunkedAttention.Generator.Analysis.ChunkedAttentionAttributeAnalyzer>;
+
+namespace ChunkedAttention.Generator.Tests.Analysis;
+
+public class ChunkedAttentionAttributeAnalyzerTests
+{
+    // ---- SDPA002 ----
+
+    [Fact]
+    public async Task Partial_type_in_partial_containers_is_fine()
+    {
+        await Verify.VerifyAsync("""
+            using ChunkedAttention;
+
+            namespace N;
+
+            partial class Outer
+            {
+                partial struct Middle
+                {
+                    [ChunkedAttention(ChunkSize = 256, KeyChunkSize = 0, MaxScoreElements = 0, Devices = AttentionDevices.All)]
+                    partial record Inner;
+                }
+            }
+            """);
+    }
+
+    [Fact]
+    public async Task Non_partial_type_is_reported_on_its_identifier()
+    {
+        var test = Verify.Create("""
+            using ChunkedAttention;
+
+            [ChunkedAttention]
+            public class {|#0:SelfAttention|}
+            {
+            }
+            """);
+        test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.NotPartial).WithLocation(0).WithArguments("SelfAttention", "SelfAttention"));
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public async Task Each_non_partial_container_is_reported_once_on_its_own_declaration()
+    {
+        var test = Verify.Create("""
+            using ChunkedAttention;
+
+            class {|#0:Outer|}
+            {
+                partial class Middle
+                {
+                    static class {|#1:Inner|}
+                    {
+                        [ChunkedAttention] partial class A { }
+                        [ChunkedAttention] partial class B { }
+                    }
+                }
+            }
+            """);
+        test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.NotPartial).WithLocation(0).WithArguments("Outer", "A"));
+        test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.NotPartial).WithLocation(1).WithArguments("Inner", "A"));
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public async Task Unmarked_types_are_never_reported()
+    {
+        await Verify.VerifyAsync("""
+            class Outer
+            {
+                class Inner { }
+            }
+            """);
+    }
+
+    // ---- SDPA003 ----
+
+    [Theory]
+    [InlineData("ChunkSize = 0")]
+    [InlineData("ChunkSize = -4")]
+    [InlineData("KeyChunkSize = -1")]
+    [InlineData("MaxScoreElements = -1L")]
+    [InlineData("Devices = AttentionDevices.None")]
+    [InlineData("Devices = AttentionDevices.Cpu & AttentionDevices.Mps")]
+    [InlineData("Devices = 0")]
+    public async Task Invalid_named_setting_is_reported_on_the_argument(string argument)
+    {
+        await Verify.VerifyAsync($$"""
+            using ChunkedAttention;
+
+            [ChunkedAttention({|SDPA003:{{argument}}|})]
+            partial class SelfAttention { }
+            """);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-1")]
+    [InlineData("chunkSize: 0")]
+    [InlineData("Size")]
+    public async Task Invalid_positional_chunk_size_is_reported(string argument)
+    {
+        await Verify.VerifyAsync($$"""
+            using ChunkedAttention;
+
+            [ChunkedAttention({|SDPA003:{{argument}}|}, Devices = AttentionDevices.All)]
+            partial class SelfAttention
+            {
+                private const int Size = 0;
+            }
+            """);
+    }
+
+    [Fact]
+    public async Task Several_bad_settings_each_get_a_diagnostic_with_a_message_saying_what_to_do()
+    {
+        var test = Verify.Create("""
+            using ChunkedAttention;
+
+            [ChunkedAttention({|#0:0|}, {|#1:KeyChunkSize = -8|}, {|#2:Devices = AttentionDevices.None|})]
+            partial class SelfAttention { }
+            """);
+        test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.InvalidSetting).WithLocation(0)
+            .WithArguments("SelfAttention", "ChunkSize is 0; it must be at least 1 (query rows per chunk); set a positive value such as 1024"));
+        test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.InvalidSetting).WithLocation(1)
+            .WithArguments("SelfAttention", "KeyChunkSize is -8; it must be 0 (keys kept whole) or positive (keys per block); set 0 or a positive value"));
+        test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.InvalidSetting).WithLocation(2)
+            .WithArguments("SelfAttention", "Devices is None, so chunking would never apply; select at least one of AttentionDevices.Cpu, Cuda or Mps"));
+        await test.RunAsync();
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("()")]
+    [InlineData("(1)")]
+    [InlineData("(ChunkSize = 1, KeyChunkSize = 0, MaxScoreElements = 0, Devices = AttentionDevices.Mps)")]
+    [InlineData("(KeyChunkSize = 128, MaxScoreElements = 1L << 30, Devices = AttentionDevices.Cpu | AttentionDevices.Cuda)")]
+    public async Task Valid_settings_are_silent(string arguments)
+    {
+        await Verify.VerifyAsync($$"""
+            using ChunkedAttention;
+
+            [ChunkedAttention{{arguments}}]
+            partial struct SelfAttention { }
+            """);
+    }
+
+    // ---- SDPA006 ----
+
+    [Fact]
+    public async Task Hand_written_member_with_the_wrapper_name_is_reported()
+    {
+        await Verify.VerifyAsync("""
+            using ChunkedAttention;
+
+            [ChunkedAttention]
+            partial class SelfAttention
+            {
+                private int {|SDPA006:ChunkedScaledDotProductAttention|};
+            }
+
+            [ChunkedAttention]
+            partial class Other
+            {
+                void {|SDPA006:ChunkedScaledDotProductAttention|}(int x) { }
+            }
+
+            [ChunkedAttention]
+            partial struct Third
+            {
+                static object {|SDPA006:ChunkedScaledDotProductAttentionOptions|} => null;
+            }
+            """);
+    }
+
+    [Fact]
+    public async Task Name_clash_message_names_the_member()
+    {
+        var test = Verify.Create("""
+            using ChunkedAttention;
+
+            [ChunkedAttention]
+            partial class SelfAttention
+            {
+                class {|#0:ChunkedScaledDotProductAttentionOptions|} { }
+            }
+            """);
+        test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.MemberNameClash).WithLocation(0)
+            .WithArguments("SelfAttention", "ChunkedScaledDotProductAttentionOptions"));
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public async Task The_generators_own_wrapper_is_not_a_clash()
+    {
+        var test = Verify.Create("""
+            using ChunkedAttention;
+
+            [ChunkedAttention]
+            partial class SelfAttention
+            {
+            }
+
+            [ChunkedAttention]
+            partial class Marked
+            {
+                [System.CodeDom.Compiler.GeneratedCode("ChunkedAttention.Generator", "0.1.0")]
+                private static void ChunkedScaledDotProductAttention() { }
+            }
+            """);
+
+        // What the generator adds, in a generated file (no [GeneratedCode] needed to be recognised).
+        test.TestState.Sources.Add(("/0/SelfAttention.ChunkedAttention.g.cs", """
+            // <auto-generated/>
+            partial class SelfAttention
+            {
+                private static void ChunkedScaledDotProductAttention() { }
+            }
+            """));
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public async Task Unmarked_type_may_declare_the_name()
+    {
+        await Verify.VerifyAsync("""
+            class SelfAttention
+            {
+                void ChunkedScaledDotProductAttention() { }
+            }
+            """);
+    }
+
+    [Fact]
+    public async Task No_runtime_reference_means_no_work()
+    {
+        var test = new Microsoft.CodeAnalysis.CSharp.Testing.CSharpAnalyzerTest<ChunkedAttentionAttributeAnalyzer, DefaultVerifier>
+        {
+            ReferenceAssemblies = RoslynTestSetup.ReferenceAssemblies,
+            TestCode = """
+                class ChunkedAttentionAttribute : System.Attribute { public int ChunkSize { get; set; } }
+
+                [ChunkedAttention(ChunkSize = 0)]
+                class SelfAttention { }
+                """,
+        };
+        await test.RunAsync();
+    }
+}

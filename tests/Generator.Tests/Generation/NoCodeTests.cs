@@ -1,0 +1,141 @@
+using Microsoft.CodeAnalysis;
+using Xunit;
+
+namespace ChunkedAttention.Generator.Tests.Generation;
+
+/// <summary>
+/// Targets that must get no code: the generator skips them silently (the analyzer reports
+/// SDPA002/003/006), never crashes, and never adds a file that would break the build.
+/// </summary>
+public sealed class NoCodeTests
+{
+    [Theory]
+    [InlineData("TypeNotPartial", "[ChunkedAttention] public class A { }")]
+    [InlineData("ContainerNotPartial", "public class Outer { [ChunkedAttention] public partial class A { } }")]
+    [InlineData("OneDeclarationNotPartial", "[ChunkedAttention] public partial class A { } public partial class B { } ")]
+    [InlineData("ChunkSizeZero", "[ChunkedAttention(0)] public partial class A { }")]
+    [InlineData("ChunkSizeNegative", "[ChunkedAttention(ChunkSize = -4)] public partial class A { }")]
+    [InlineData("KeyChunkSizeNegative", "[ChunkedAttention(KeyChunkSize = -1)] public partial class A { }")]
+    [InlineData("MaxScoreElementsNegative", "[ChunkedAttention(MaxScoreElements = -1L)] public partial class A { }")]
+    [InlineData("DevicesNone", "[ChunkedAttention(Devices = AttentionDevices.None)] public partial class A { }")]
+    [InlineData("MethodNameTaken", "[ChunkedAttention] public partial class A { void ChunkedScaledDotProductAttention() { } }")]
+    [InlineData("MethodNameTakenInOtherPart", "[ChunkedAttention] public partial class A { } public partial class A { int ChunkedScaledDotProductAttention => 0; }")]
+    [InlineData("FieldNameTaken", "[ChunkedAttention] public partial class A { int ChunkedScaledDotProductAttentionOptions; }")]
+    [InlineData("FileLocalType", "[ChunkedAttention] file partial class A { }")]
+    [InlineData("WrongArgumentType", "[ChunkedAttention(\"big\")] public partial class A { }")]
+    public void InvalidTargetGetsNoCode(string name, string declaration)
+    {
+        string source = "using ChunkedAttention;\nnamespace Models\n{\n    " + declaration + "\n}\n";
+        if (name == "OneDeclarationNotPartial")
+        {
+            // Two declarations of A, one without 'partial'.
+            source += "namespace Models { public class A { } }\n";
+        }
+
+        GeneratorRun run = GeneratorHarness.Run(GeneratorHarness.Compile(new[] { source }));
+
+        Assert.Null(run.Result.Exception);
+        Assert.Empty(run.GeneratorDiagnostics);
+        Assert.Empty(run.Result.GeneratedSources);
+    }
+
+    [Fact]
+    public void UndefinedDeviceFlagsAreKeptByValue()
+    {
+        // A flag a newer runtime might define: the generator passes it through, cast, and the result builds.
+        const string Source = """
+            using ChunkedAttention;
+            [ChunkedAttention(Devices = AttentionDevices.Cpu | (AttentionDevices)8)]
+            public partial class A { }
+            """;
+
+        GeneratorRun run = GeneratorHarness.Run(GeneratorHarness.Compile(new[] { Source }));
+
+        string text = Assert.Single(run.Result.GeneratedSources).SourceText.ToString();
+        Assert.Contains("global::ChunkedAttention.AttentionDevices.Cpu | (global::ChunkedAttention.AttentionDevices)(8)", text);
+        Assert.Empty(GeneratorHarness.Problems(run.OutputCompilation));
+    }
+
+    [Fact]
+    public void AttributeOnTwoPartsOfOneTypeGetsNoCode()
+    {
+        // Already CS0579; generating twice would collide on the hint name.
+        const string Source = """
+            using ChunkedAttention;
+            [ChunkedAttention] public partial class A { }
+            [ChunkedAttention] public partial class A { }
+            """;
+
+        GeneratorRun run = GeneratorHarness.Run(GeneratorHarness.Compile(new[] { Source }));
+
+        Assert.Null(run.Result.Exception);
+        Assert.Empty(run.Result.GeneratedSources);
+    }
+
+    [Fact]
+    public void CompilationWithoutTorchSharpGetsNoCode()
+    {
+        // The runtime's attribute is declared here, so the target binds, but there is no SDPA to mirror.
+        const string Source = """
+            namespace ChunkedAttention
+            {
+                [System.AttributeUsage(System.AttributeTargets.Class | System.AttributeTargets.Struct, Inherited = false)]
+                public sealed class ChunkedAttentionAttribute : System.Attribute
+                {
+                    public int ChunkSize { get; set; } = 1024;
+                }
+            }
+
+            namespace Models
+            {
+                [ChunkedAttention.ChunkedAttention]
+                public partial class A { }
+            }
+            """;
+
+        GeneratorRun run = GeneratorHarness.Run(
+            GeneratorHarness.Compile(new[] { Source }, references: GeneratorHarness.FrameworkReferences));
+
+        Assert.Null(run.Result.Exception);
+        Assert.Empty(run.Result.GeneratedSources);
+        Assert.Empty(GeneratorHarness.Problems(run.OutputCompilation));
+    }
+
+    [Fact]
+    public void TorchSharpWithoutSdpaGetsNoCode()
+    {
+        string source = StubSources.TorchSharp(sdpa: null) + StubSources.Runtime + """
+            namespace Models
+            {
+                [ChunkedAttention.ChunkedAttention]
+                public partial class A { }
+            }
+            """;
+
+        GeneratorRun run = GeneratorHarness.Run(
+            GeneratorHarness.Compile(new[] { source }, references: GeneratorHarness.FrameworkReferences));
+
+        Assert.Null(run.Result.Exception);
+        Assert.Empty(run.Result.GeneratedSources);
+    }
+
+    [Fact]
+    public void IncompleteSourceDoesNotCrash()
+    {
+        // Typed half-way: attribute argument missing, type body unterminated.
+        const string Source = """
+            using ChunkedAttention;
+            namespace Models
+            {
+                [ChunkedAttention(ChunkSize = )]
+                public partial class A
+                {
+                    void M(
+            """;
+
+        GeneratorRun run = GeneratorHarness.Run(GeneratorHarness.Compile(new[] { Source }));
+
+        Assert.Null(run.Result.Exception);
+        Assert.DoesNotContain(run.GeneratorDiagnostics, d => d.Severity == DiagnosticSeverity.Warning && d.Id == "CS8785");
+    }
+}
