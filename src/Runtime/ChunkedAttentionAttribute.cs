@@ -34,4 +34,10 @@ public sealed class ChunkedAttentionAttribute : Attribute
 
     /// <summary>Cap on batch*heads*rows*keys of one chunk's scores; 0 = no cap.</summary>
     public long MaxScoreElements { get; set; }
+
+    /// <summary>
+    /// Try native SDPA first and chunk only when it fails with an MPS size error, remembering that per
+    /// shape (see <see cref="ChunkedAttentionOptions.TryNativeFirst"/>). Default false.
+    /// </summary>
+    public bool TryNativeFirst { get; set; }
 }

@@ -4,23 +4,75 @@ namespace ChunkedAttention;
 /// Settings for <see cref="ChunkedSdpa"/>: the same settings as <see cref="ChunkedAttentionAttribute"/>.
 /// Immutable once built, so one instance can be shared by every thread.
 /// </summary>
+/// <remarks>
+/// The environment can override two settings at run time, read on every call:
+/// <c>CHUNKED_ATTENTION</c> = <c>auto</c> (default) | <c>off</c> (never chunk) | <c>always</c> (chunk on any device),
+/// and <c>CHUNKED_ATTENTION_CHUNK_SIZE</c> = a positive integer that replaces <see cref="ChunkSize"/>.
+/// </remarks>
 public sealed class ChunkedAttentionOptions
 {
     /// <summary>Query rows per chunk when nothing else is said.</summary>
     public const int DefaultChunkSize = 1024;
 
-    /// <summary>The attribute's defaults: ChunkSize 1024, keys whole, MPS only, no score cap.</summary>
+    /// <summary>The attribute's defaults: ChunkSize 1024, keys whole, MPS only, no score cap, no native-first attempt.</summary>
     public static ChunkedAttentionOptions Default { get; } = new();
 
-    /// <summary>Query rows per chunk (&gt; 0).</summary>
+    /// <summary>Creates options with the attribute's defaults; set properties with an object initializer.</summary>
+    public ChunkedAttentionOptions()
+    {
+    }
+
+    /// <summary>
+    /// Creates options from explicit values. Callers before C# 9 (no init-only setters), including the
+    /// generator's output for such projects, use this constructor with named arguments.
+    /// </summary>
+    /// <param name="chunkSize">Query rows per chunk (&gt; 0).</param>
+    /// <param name="keyChunkSize">Keys per block (&gt;= 0; 0 keeps keys whole).</param>
+    /// <param name="devices">Device types on which <see cref="ChunkedSdpa.Attention"/> chunks.</param>
+    /// <param name="maxScoreElements">Cap on one step's score elements (&gt;= 0; 0 = no cap).</param>
+    /// <param name="tryNativeFirst">Try native SDPA first and chunk only after an MPS size failure.</param>
+    public ChunkedAttentionOptions(int chunkSize = DefaultChunkSize, int keyChunkSize = 0,
+        AttentionDevices devices = AttentionDevices.Mps, long maxScoreElements = 0, bool tryNativeFirst = false)
+    {
+        ChunkSize = chunkSize;
+        KeyChunkSize = keyChunkSize;
+        Devices = devices;
+        MaxScoreElements = maxScoreElements;
+        TryNativeFirst = tryNativeFirst;
+    }
+
+    /// <summary>
+    /// Query rows per chunk; must be &gt; 0. Lowered for a call when <see cref="MaxScoreElements"/> requires it,
+    /// replaced by the environment variable <c>CHUNKED_ATTENTION_CHUNK_SIZE</c> when that is set.
+    /// </summary>
     public int ChunkSize { get; init; } = DefaultChunkSize;
 
-    /// <summary>Keys per block: 0 keeps the keys whole; &gt; 0 merges key blocks with an online softmax.</summary>
+    /// <summary>
+    /// Keys per block; must be &gt;= 0. 0 keeps the keys whole (only the query rows are chunked);
+    /// &gt; 0 processes the keys in blocks of this size and merges them with an online softmax,
+    /// which bounds the scores of one step to rows x <see cref="KeyChunkSize"/>.
+    /// </summary>
     public int KeyChunkSize { get; init; }
 
-    /// <summary>Device types on which <see cref="ChunkedSdpa.Attention"/> chunks.</summary>
+    /// <summary>
+    /// Device types on which <see cref="ChunkedSdpa.Attention"/> chunks (default <see cref="AttentionDevices.Mps"/>).
+    /// <see cref="ChunkedSdpa.Chunked"/> ignores it.
+    /// </summary>
     public AttentionDevices Devices { get; init; } = AttentionDevices.Mps;
 
-    /// <summary>Cap on batch*heads*rows*keys of one chunk's scores; 0 = no cap.</summary>
+    /// <summary>
+    /// Cap on the score elements (batch*heads*rows*keys) one step may hold; must be &gt;= 0; 0 = no cap.
+    /// The query chunk is lowered first; when even one query row with all keys exceeds the cap, the keys
+    /// are split into blocks too (see <see cref="ChunkedSdpa.Plan"/> for the exact rule).
+    /// </summary>
     public long MaxScoreElements { get; init; }
+
+    /// <summary>
+    /// When true, <see cref="ChunkedSdpa.Attention"/> on a device in <see cref="Devices"/> first tries
+    /// native SDPA on the whole problem and chunks only when native fails with one of the size errors
+    /// the MPS backend raises (see <see cref="ChunkedSdpa.NativeFailureMarkers"/>). The failure is
+    /// remembered per shape, dtype and device, so later calls with that shape go straight to chunking.
+    /// Default false.
+    /// </summary>
+    public bool TryNativeFirst { get; init; }
 }

@@ -1,0 +1,85 @@
+using System;
+using System.Collections.Concurrent;
+using System.Text;
+using ChunkedAttention.Validation;
+
+namespace ChunkedAttention.Kernels;
+
+/// <summary>
+/// For <see cref="ChunkedAttentionOptions.TryNativeFirst"/>: recognises the errors the MPS backend raises for
+/// problems too large for one native call, and remembers the shapes they happened on (thread-safe).
+/// </summary>
+internal sealed class NativeFailureCache
+{
+    /// <summary>Bounds the memory of the cache; a model only ever has a handful of attention shapes.</summary>
+    private const int Capacity = 4096;
+
+    private readonly ConcurrentDictionary<string, byte> _failed = new(StringComparer.Ordinal);
+
+    public static NativeFailureCache Shared { get; } = new();
+
+    /// <summary>
+    /// Substrings of the messages MPS gives when one SDPA call is too large:
+    /// MPSGraph's "Placeholder shape mismatch" for tensors past its limits, and the MPSNDArray assertions
+    /// "total bytes of NDArray &gt; 2**32" and "product of dimension sizes &gt; 2**31", plus Metal's
+    /// "Invalid buffer size" when an allocation exceeds the device's buffer limit.
+    /// (pytorch/pytorch issues 84039, 149261.)
+    /// </summary>
+    public static readonly string[] Markers =
+    {
+        "Placeholder shape mismatch",
+        "MPSNDArray",
+        "NDArray",
+        "total bytes of NDArray > 2**32",
+        "product of dimension sizes > 2**31",
+        "Invalid buffer size",
+    };
+
+    public int Count => _failed.Count;
+
+    /// <summary>True when <paramref name="exception"/> (or an inner one) is one of the MPS size errors.</summary>
+    public static bool IsSizeFailure(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            foreach (var marker in Markers)
+            {
+                if (e.Message.Contains(marker, StringComparison.Ordinal))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    public bool HasFailed(AttentionProblem problem) => _failed.ContainsKey(KeyOf(problem));
+
+    public void RecordFailure(AttentionProblem problem)
+    {
+        if (_failed.Count >= Capacity)
+        {
+            _failed.Clear();
+        }
+
+        _failed.TryAdd(KeyOf(problem), 0);
+    }
+
+    /// <summary>Shape, dtype and device of everything the native call sees.</summary>
+    private static string KeyOf(AttentionProblem problem)
+    {
+        var key = new StringBuilder();
+        key.Append(problem.Query.device).Append('|').Append(problem.DType)
+            .Append("|q").Append(Shapes.Format(problem.Query.shape))
+            .Append("|k").Append(Shapes.Format(problem.Key.shape))
+            .Append("|v").Append(Shapes.Format(problem.Value.shape));
+        if (problem.Mask is { } mask)
+        {
+            key.Append("|m").Append(mask.dtype).Append(Shapes.Format(mask.shape));
+        }
+
+        key.Append(problem.IsCausal ? "|causal" : string.Empty);
+        return key.ToString();
+    }
+}

@@ -1,0 +1,224 @@
+using System;
+using ChunkedAttention.Runtime.Tests.Support;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace ChunkedAttention.Runtime.Tests;
+
+/// <summary>
+/// <see cref="ChunkedSdpa.ShouldChunk"/> and the guard in <see cref="ChunkedSdpa.Attention"/>: devices, sizes,
+/// MaxScoreElements and the environment overrides. Runs alone because it sets environment variables.
+/// </summary>
+[Collection(EnvironmentCollection.Name)]
+public class GuardTests
+{
+    private static (Tensor Q, Tensor K, Tensor V) Inputs(long l = 8, long s = 9)
+    {
+        var g = Reference.Seeded(100);
+        return (Reference.Randn(g, 2, 3, l, 4), Reference.Randn(g, 2, 3, s, 4), Reference.Randn(g, 2, 3, s, 5));
+    }
+
+    private static Tensor Attention(StepRecorder recorder, Tensor q, Tensor k, Tensor v, ChunkedAttentionOptions options,
+        Tensor? mask = null, bool causal = false) =>
+        ChunkedSdpa.RunAttention(q, k, v, mask, 0, causal, null, false, options, recorder.Hooks);
+
+    [Fact]
+    public void MpsOnlyOptionsOnACpuTensorCallNative()
+    {
+        using var scope = NewDisposeScope();
+        var (q, k, v) = Inputs();
+        var options = new ChunkedAttentionOptions { ChunkSize = 2 };
+        Assert.Equal(AttentionDevices.Mps, options.Devices);
+        Assert.False(ChunkedSdpa.ShouldChunk(q, k, options));
+
+        var recorder = new StepRecorder();
+        Reference.AssertClose(Reference.Native(q, k, v), Attention(recorder, q, k, v, options));
+        var step = Assert.Single(recorder.Steps);
+        Assert.Equal(8, step.QueryRows);
+        Assert.Equal(9, step.KeyRows);
+    }
+
+    [Fact]
+    public void AllDevicesChunks()
+    {
+        using var scope = NewDisposeScope();
+        var (q, k, v) = Inputs();
+        var options = new ChunkedAttentionOptions { ChunkSize = 3, Devices = AttentionDevices.All };
+        Assert.True(ChunkedSdpa.ShouldChunk(q, k, options));
+
+        var recorder = new StepRecorder();
+        Reference.AssertClose(Reference.Native(q, k, v), Attention(recorder, q, k, v, options));
+        Assert.Equal(3, recorder.Count);
+    }
+
+    [Fact]
+    public void CpuFlagChunksAndOtherFlagsDoNot()
+    {
+        var (q, k, _) = Inputs();
+        Assert.True(ChunkedSdpa.ShouldChunk(q, k, new ChunkedAttentionOptions { ChunkSize = 3, Devices = AttentionDevices.Cpu }));
+        Assert.False(ChunkedSdpa.ShouldChunk(q, k, new ChunkedAttentionOptions { ChunkSize = 3, Devices = AttentionDevices.Cuda | AttentionDevices.Mps }));
+        Assert.False(ChunkedSdpa.ShouldChunk(q, k, new ChunkedAttentionOptions { ChunkSize = 3, Devices = AttentionDevices.None }));
+    }
+
+    [Fact]
+    public void OneChunkIsNotChunking()
+    {
+        using var scope = NewDisposeScope();
+        var (q, k, v) = Inputs();
+        var options = new ChunkedAttentionOptions { ChunkSize = 8, Devices = AttentionDevices.All };
+        Assert.False(ChunkedSdpa.ShouldChunk(q, k, options));
+        var recorder = new StepRecorder();
+        Attention(recorder, q, k, v, options);
+        Assert.Single(recorder.Steps);
+    }
+
+    [Fact]
+    public void KeysLongerThanTheKeyBlockChunk()
+    {
+        var (q, k, _) = Inputs();
+        Assert.True(ChunkedSdpa.ShouldChunk(q, k, new ChunkedAttentionOptions { ChunkSize = 100, KeyChunkSize = 4, Devices = AttentionDevices.All }));
+        Assert.False(ChunkedSdpa.ShouldChunk(q, k, new ChunkedAttentionOptions { ChunkSize = 100, KeyChunkSize = 9, Devices = AttentionDevices.All }));
+    }
+
+    [Fact]
+    public void MaxScoreElementsLowersTheChunk()
+    {
+        using var scope = NewDisposeScope();
+        var (q, k, v) = Inputs();
+        // batch*heads = 6, S = 9: a cap of 6*9*2 scores allows 2 rows per chunk instead of 8.
+        var options = new ChunkedAttentionOptions { ChunkSize = 8, MaxScoreElements = 6 * 9 * 2, Devices = AttentionDevices.All };
+        Assert.True(ChunkedSdpa.ShouldChunk(q, k, options));
+        var plan = ChunkedSdpa.Plan(q, k, options);
+        Assert.Equal(2, plan.QueryRows);
+        Assert.Equal(4, plan.QueryChunks);
+
+        var recorder = new StepRecorder();
+        Reference.AssertClose(Reference.Native(q, k, v), Attention(recorder, q, k, v, options));
+        Assert.Equal(4, recorder.Count);
+        Assert.True(recorder.LargestScoreBlock <= options.MaxScoreElements);
+    }
+
+    [Fact]
+    public void NativePathStillHonoursScaleGqaAndCausalWithMask()
+    {
+        using var scope = NewDisposeScope();
+        var g = Reference.Seeded(101);
+        var (q, k, v) = (Reference.Randn(g, 2, 6, 7, 4), Reference.Randn(g, 2, 2, 9, 4), Reference.Randn(g, 2, 2, 9, 5));
+        var mask = rand(new long[] { 2, 1, 7, 9 }, generator: g).gt(0.2);
+        var expected = Reference.Native(q, k, v, mask, causal: true, scale: 0.4, gqa: true);
+        var actual = ChunkedSdpa.Attention(q, k, v, mask, is_causal: true, scale: 0.4, enable_gqa: true);
+        Reference.AssertClose(expected, actual);
+    }
+
+    [Theory]
+    [InlineData("off", false)]
+    [InlineData("OFF", false)]
+    [InlineData("always", true)]
+    [InlineData(" Always ", true)]
+    [InlineData("auto", false)]
+    [InlineData("", false)]
+    public void ModeVariableOnAnMpsOnlyGuard(string value, bool chunks)
+    {
+        using var env = new EnvironmentScope().Set(EnvironmentScope.Mode, value);
+        using var scope = NewDisposeScope();
+        var (q, k, v) = Inputs();
+        var options = new ChunkedAttentionOptions { ChunkSize = 3 };
+        Assert.Equal(chunks, ChunkedSdpa.ShouldChunk(q, k, options));
+        var recorder = new StepRecorder();
+        Reference.AssertClose(Reference.Native(q, k, v), Attention(recorder, q, k, v, options));
+        Assert.Equal(chunks ? 3 : 1, recorder.Count);
+    }
+
+    [Fact]
+    public void OffWinsOverAllDevicesAndAutoKeepsThem()
+    {
+        var (q, k, _) = Inputs();
+        var options = new ChunkedAttentionOptions { ChunkSize = 3, Devices = AttentionDevices.All };
+        using (new EnvironmentScope().Set(EnvironmentScope.Mode, "off"))
+        {
+            Assert.False(ChunkedSdpa.ShouldChunk(q, k, options));
+        }
+
+        using (new EnvironmentScope().Set(EnvironmentScope.Mode, "auto"))
+        {
+            Assert.True(ChunkedSdpa.ShouldChunk(q, k, options));
+        }
+    }
+
+    [Fact]
+    public void ChunkedIgnoresTheModeVariable()
+    {
+        using var env = new EnvironmentScope().Set(EnvironmentScope.Mode, "off");
+        using var scope = NewDisposeScope();
+        var (q, k, v) = Inputs();
+        var recorder = new StepRecorder();
+        ChunkedSdpa.RunChunked(q, k, v, null, 0, false, null, false, new ChunkedAttentionOptions { ChunkSize = 3 }, recorder.Hooks);
+        Assert.Equal(3, recorder.Count);
+    }
+
+    [Fact]
+    public void ChunkSizeVariableReplacesChunkSize()
+    {
+        using var env = new EnvironmentScope().Set(EnvironmentScope.ChunkSize, "2");
+        using var scope = NewDisposeScope();
+        var (q, k, v) = Inputs();
+        var options = new ChunkedAttentionOptions { ChunkSize = 100, Devices = AttentionDevices.All };
+        Assert.True(ChunkedSdpa.ShouldChunk(q, k, options));
+        Assert.Equal(2, ChunkedSdpa.Plan(q, k, options).QueryRows);
+        var recorder = new StepRecorder();
+        Reference.AssertClose(Reference.Native(q, k, v), Attention(recorder, q, k, v, options));
+        Assert.Equal(4, recorder.Count);
+
+        // Read on every call: changing it takes effect at once.
+        Environment.SetEnvironmentVariable(EnvironmentScope.ChunkSize, "8");
+        Assert.False(ChunkedSdpa.ShouldChunk(q, k, options));
+    }
+
+    [Theory]
+    [InlineData("sometimes")]
+    [InlineData("on")]
+    [InlineData("1")]
+    public void InvalidModeValuesThrow(string value)
+    {
+        using var env = new EnvironmentScope().Set(EnvironmentScope.Mode, value);
+        var (q, k, v) = Inputs();
+        foreach (var call in Calls(q, k, v))
+        {
+            var e = Assert.Throws<InvalidOperationException>(call);
+            Assert.Contains("CHUNKED_ATTENTION", e.Message, StringComparison.Ordinal);
+            Assert.Contains($"'{value}'", e.Message, StringComparison.Ordinal);
+            Assert.Contains("auto", e.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-3")]
+    [InlineData("abc")]
+    [InlineData("1.5")]
+    [InlineData("99999999999999999999999")]
+    public void InvalidChunkSizeValuesThrow(string value)
+    {
+        using var env = new EnvironmentScope().Set(EnvironmentScope.ChunkSize, value);
+        var (q, k, v) = Inputs();
+        foreach (var call in Calls(q, k, v))
+        {
+            var e = Assert.Throws<InvalidOperationException>(call);
+            Assert.Contains("CHUNKED_ATTENTION_CHUNK_SIZE", e.Message, StringComparison.Ordinal);
+            Assert.Contains($"'{value}'", e.Message, StringComparison.Ordinal);
+            Assert.Contains("positive integer", e.Message, StringComparison.Ordinal);
+        }
+    }
+
+    private static Action[] Calls(Tensor q, Tensor k, Tensor v)
+    {
+        var options = new ChunkedAttentionOptions { Devices = AttentionDevices.All };
+        return new Action[]
+        {
+            () => ChunkedSdpa.ShouldChunk(q, k, options),
+            () => ChunkedSdpa.Plan(q, k, options),
+            () => ChunkedSdpa.Attention(q, k, v, options: options).Dispose(),
+            () => ChunkedSdpa.Chunked(q, k, v, options: options).Dispose(),
+        };
+    }
+}
