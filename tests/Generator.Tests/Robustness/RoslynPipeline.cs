@@ -82,9 +82,9 @@ internal static class RoslynPipeline
         });
 
     /// <summary>A generator driver holding the product's generator.</summary>
-    public static GeneratorDriver CreateDriver(CSharpParseOptions parseOptions) =>
+    public static GeneratorDriver CreateDriver(CSharpParseOptions parseOptions, IIncrementalGenerator? generator = null) =>
         CSharpGeneratorDriver.Create(
-            new[] { new ChunkedAttentionGenerator().AsSourceGenerator() },
+            new[] { (generator ?? new ChunkedAttentionGenerator()).AsSourceGenerator() },
             parseOptions: parseOptions);
 
     /// <summary>Analyzer options as a host passes them: exceptions go to <paramref name="onException"/>.</summary>
@@ -131,8 +131,10 @@ internal static class RoslynPipeline
         LanguageVersion version,
         PipelineStats stats,
         int maxFixesPerCase,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        PipelineComponents? components = null)
     {
+        components ??= PipelineComponents.Product;
         var failures = new List<string>();
         var (workspace, project) = CreateProject(files, references, version);
         using (workspace)
@@ -141,16 +143,16 @@ internal static class RoslynPipeline
             stats.AddCase(files);
 
             // 1. The generator, as the compiler runs it.
-            var generated = RunGenerator(compilation, failures, stats, cancellationToken);
+            var generated = RunGenerator(compilation, (CSharpParseOptions)project.ParseOptions!, components.Generator, failures, stats, cancellationToken);
 
             // 2. Both analyzers over what the compiler sees: the sources plus the generated files.
-            var diagnostics = await RunAnalyzersAsync(generated, failures, cancellationToken).ConfigureAwait(false);
+            var diagnostics = await RunAnalyzersAsync(generated, components.Analyzers, failures, cancellationToken).ConfigureAwait(false);
             stats.AddDiagnostics(diagnostics);
 
             // 3. Every fix offered for those diagnostics (a bounded number per case), then Fix All.
             if (maxFixesPerCase > 0)
             {
-                await RunFixesAsync(workspace, diagnostics, maxFixesPerCase, failures, stats, cancellationToken).ConfigureAwait(false);
+                await RunFixesAsync(workspace, components.Fixers, diagnostics, maxFixesPerCase, failures, stats, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -158,10 +160,30 @@ internal static class RoslynPipeline
         return failures;
     }
 
-    private static Compilation RunGenerator(
-        CSharpCompilation compilation, List<string> failures, PipelineStats stats, CancellationToken cancellationToken)
+    /// <summary>The analyzers' diagnostics for <paramref name="files"/>, after the generator ran (failures included, for the caller to assert on).</summary>
+    public static async Task<(ImmutableArray<Diagnostic> Diagnostics, IReadOnlyList<string> Failures)> AnalyzeAsync(
+        IReadOnlyList<SourceFile> files, ReferenceSet references, LanguageVersion version, CancellationToken cancellationToken)
     {
-        var driver = CreateDriver((CSharpParseOptions)compilation.SyntaxTrees.FirstOrDefault()?.Options! ?? CSharpParseOptions.Default)
+        var failures = new List<string>();
+        var (workspace, project) = CreateProject(files, references, version);
+        using (workspace)
+        {
+            var compilation = (CSharpCompilation)(await project.GetCompilationAsync(cancellationToken).ConfigureAwait(false))!;
+            var generated = RunGenerator(compilation, (CSharpParseOptions)project.ParseOptions!, PipelineComponents.Product.Generator, failures, new PipelineStats(), cancellationToken);
+            var diagnostics = await RunAnalyzersAsync(generated, PipelineComponents.Product.Analyzers, failures, cancellationToken).ConfigureAwait(false);
+            return (diagnostics, failures);
+        }
+    }
+
+    private static Compilation RunGenerator(
+        CSharpCompilation compilation,
+        CSharpParseOptions parseOptions,
+        IIncrementalGenerator generator,
+        List<string> failures,
+        PipelineStats stats,
+        CancellationToken cancellationToken)
+    {
+        var driver = CreateDriver(parseOptions, generator)
             .RunGeneratorsAndUpdateCompilation(compilation, out var output, out var diagnostics, cancellationToken);
         var result = driver.GetRunResult().Results.Single();
         if (result.Exception is { } exception)
@@ -179,8 +201,13 @@ internal static class RoslynPipeline
         {
             stats.AddGeneratedSource();
 
-            // Whatever the input, the generator must never add a file that does not even parse.
-            var syntaxErrors = source.SyntaxTree.GetDiagnostics(cancellationToken).Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+            // Whatever the input, the generator must never add a file that does not even parse. Parsed
+            // at the newest language version: what the project's version allows is a separate question.
+            var newest = parseOptions.WithLanguageVersion(LanguageVersion.Preview);
+            var syntaxErrors = CSharpSyntaxTree.ParseText(source.SourceText, newest, cancellationToken: cancellationToken)
+                .GetDiagnostics(cancellationToken)
+                .Where(d => d.Severity == DiagnosticSeverity.Error)
+                .ToList();
             if (syntaxErrors.Count > 0)
             {
                 failures.Add($"generated {source.HintName} does not parse: {string.Join("; ", syntaxErrors)}{Environment.NewLine}{source.SourceText}");
@@ -191,11 +218,11 @@ internal static class RoslynPipeline
     }
 
     private static async Task<ImmutableArray<Diagnostic>> RunAnalyzersAsync(
-        Compilation compilation, List<string> failures, CancellationToken cancellationToken)
+        Compilation compilation, ImmutableArray<DiagnosticAnalyzer> analyzers, List<string> failures, CancellationToken cancellationToken)
     {
         var exceptions = new ConcurrentQueue<string>();
         var withAnalyzers = compilation.WithAnalyzers(
-            Analyzers,
+            analyzers,
             AnalyzerOptions((exception, analyzer, _) => exceptions.Enqueue($"{analyzer.GetType().Name} threw: {exception}")));
         var diagnostics = await withAnalyzers.GetAnalyzerDiagnosticsAsync(cancellationToken).ConfigureAwait(false);
 
@@ -208,6 +235,7 @@ internal static class RoslynPipeline
 
     private static async Task RunFixesAsync(
         AdhocWorkspace workspace,
+        ImmutableArray<CodeFixProvider> fixers,
         ImmutableArray<Diagnostic> diagnostics,
         int maxFixesPerCase,
         List<string> failures,
@@ -217,7 +245,7 @@ internal static class RoslynPipeline
         var solution = workspace.CurrentSolution;
         var fixable = diagnostics
             .Where(d => d.Location.IsInSource && solution.GetDocument(d.Location.SourceTree) is not null)
-            .Select(d => (Diagnostic: d, Provider: Fixers.FirstOrDefault(f => f.FixableDiagnosticIds.Contains(d.Id))))
+            .Select(d => (Diagnostic: d, Provider: fixers.FirstOrDefault(f => f.FixableDiagnosticIds.Contains(d.Id))))
             .Where(pair => pair.Provider is not null)
             .ToList();
 
@@ -256,7 +284,8 @@ internal static class RoslynPipeline
             }
         }
 
-        // Fix All over the whole solution, from the first fixable diagnostic, through each provider's own FixAllProvider.
+        // Fix All from the first fixable diagnostic of each provider, through its own FixAllProvider, at
+        // a scope that varies with the case (document, project or solution).
         foreach (var (diagnostic, provider) in fixable.GroupBy(pair => pair.Provider).Select(g => g.First()))
         {
             var document = solution.GetDocument(diagnostic.Location.SourceTree)!;
@@ -266,13 +295,22 @@ internal static class RoslynPipeline
                 continue;
             }
 
-            var equivalenceKey = provider is UseChunkedAttentionCodeFixProvider
-                ? UseChunkedAttentionCodeFixProvider.EquivalenceKey
-                : MakePartialCodeFixProvider.EquivalenceKey;
+            var equivalenceKey = provider switch
+            {
+                UseChunkedAttentionCodeFixProvider => UseChunkedAttentionCodeFixProvider.EquivalenceKey,
+                MakePartialCodeFixProvider => MakePartialCodeFixProvider.EquivalenceKey,
+                _ => null,
+            };
+            var scope = (diagnostic.Location.SourceSpan.Start % 3) switch
+            {
+                0 => FixAllScope.Document,
+                1 => FixAllScope.Project,
+                _ => FixAllScope.Solution,
+            };
             var context = new FixAllContext(
                 document,
                 provider,
-                FixAllScope.Solution,
+                scope,
                 equivalenceKey,
                 provider.FixableDiagnosticIds,
                 new FixedDiagnosticProvider(diagnostics),
@@ -284,12 +322,12 @@ internal static class RoslynPipeline
             }
             catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                failures.Add($"Fix All of {provider.GetType().Name} threw: {exception}");
+                failures.Add($"Fix All ({scope}) of {provider.GetType().Name} threw: {exception}");
                 continue;
             }
 
             if (action is not null
-                && await ComputeAsync(action, solution, $"Fix All of {provider.GetType().Name}", failures, cancellationToken).ConfigureAwait(false) is { } operation)
+                && await ComputeAsync(action, solution, $"Fix All ({scope}) of {provider.GetType().Name}", failures, cancellationToken).ConfigureAwait(false) is { } operation)
             {
                 stats.AddFixAllComputed();
                 toApply ??= operation;
@@ -395,4 +433,15 @@ internal static class RoslynPipeline
         public override Task<IEnumerable<Diagnostic>> GetAllDiagnosticsAsync(Project project, CancellationToken cancellationToken) =>
             Task.FromResult<IEnumerable<Diagnostic>>(_diagnostics);
     }
+}
+
+/// <summary>What <see cref="RoslynPipeline"/> runs: the product's components, or stand-ins that prove the harness notices failures.</summary>
+internal sealed record PipelineComponents(
+    ImmutableArray<DiagnosticAnalyzer> Analyzers,
+    IIncrementalGenerator Generator,
+    ImmutableArray<CodeFixProvider> Fixers)
+{
+    /// <summary>The analyzers, generator and code fixes the package ships.</summary>
+    public static PipelineComponents Product { get; } =
+        new(RoslynPipeline.Analyzers, new ChunkedAttentionGenerator(), RoslynPipeline.Fixers);
 }

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Globalization;
+using System.Linq;
 using System.Threading;
 using ChunkedAttention.Generator.Model;
 using Microsoft.CodeAnalysis;
@@ -37,6 +38,25 @@ internal static class Parser
         }
 
         AttributeData attribute = context.Attributes[0];
+
+        // Roslyn 4.8 hands over every declaration of a partial type that has an attribute named like ours in
+        // its file, with the type's one bound attribute: keep only the declaration that carries it, or two
+        // declarations would emit the same file (CS8785 and no output at all).
+        SyntaxReference? application = attribute.ApplicationSyntaxReference;
+        if (application is null
+            || application.SyntaxTree != context.TargetNode.SyntaxTree
+            || !context.TargetNode.Span.Contains(application.Span))
+        {
+            return null;
+        }
+
+        // While the user types, names can be missing (`partial class { }`, `A<T, >`, `namespace N. {`), or one
+        // name can denote two types (`partial class A` beside `partial struct A`, CS0261): emitting either would
+        // add errors of our own, or two files with one hint name (CS8785), to the user's list.
+        if (!HasCompleteUniqueNames(type))
+        {
+            return null;
+        }
 
         // The attribute on two partial declarations is already an error (CS0579); one file per type.
         int applications = 0;
@@ -78,6 +98,64 @@ internal static class Parser
             MethodHidesInheritedMember: HidesAccessibleBaseMember(type, compilation, WellKnownNames.GeneratedMethodName, methodsAreOverloads: true),
             FieldHidesInheritedMember: HidesAccessibleBaseMember(type, compilation, WellKnownNames.GeneratedOptionsFieldName, methodsAreOverloads: false));
     }
+
+    /// <summary>
+    /// True when the type, its containers, their type parameters and namespaces all have valid names, and no
+    /// other type in the same container has the same name and arity.
+    /// </summary>
+    private static bool HasCompleteUniqueNames(INamedTypeSymbol type)
+    {
+        for (INamedTypeSymbol? current = type; current is not null; current = current.ContainingType)
+        {
+            if (!SyntaxFacts.IsValidIdentifier(current.Name))
+            {
+                return false;
+            }
+
+            ImmutableArray<INamedTypeSymbol> namesakes = current.ContainingType is { } outer
+                ? outer.GetTypeMembers(current.Name, current.Arity)
+                : current.ContainingNamespace.GetTypeMembers(current.Name, current.Arity);
+            if (namesakes.Length > 1)
+            {
+                return false;
+            }
+
+            foreach (ITypeParameterSymbol parameter in current.TypeParameters)
+            {
+                if (!SyntaxFacts.IsValidIdentifier(parameter.Name))
+                {
+                    return false;
+                }
+
+                foreach (ITypeSymbol constraint in parameter.ConstraintTypes)
+                {
+                    if (IsErroneous(constraint))
+                    {
+                        return false; // `where T : ` half typed, or a type that does not resolve
+                    }
+                }
+            }
+        }
+
+        for (INamespaceSymbol? ns = type.ContainingNamespace; ns is not null && !ns.IsGlobalNamespace; ns = ns.ContainingNamespace)
+        {
+            if (!SyntaxFacts.IsValidIdentifier(ns.Name))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool IsErroneous(ITypeSymbol type) => type switch
+    {
+        { TypeKind: TypeKind.Error } => true,
+        IArrayTypeSymbol array => IsErroneous(array.ElementType),
+        IPointerTypeSymbol pointer => IsErroneous(pointer.PointedAtType),
+        INamedTypeSymbol named => named.TypeArguments.Any(IsErroneous),
+        _ => false,
+    };
 
     /// <summary>
     /// Resolves the attribute's arguments to values. Constructor parameters map to the property of
