@@ -45,7 +45,7 @@ public sealed record AttentionInputs(Tensor Query, Tensor Key, Tensor Value, Ten
 /// <param name="Candidate">The variant measured.</param>
 /// <param name="Options">Options passed to the candidate.</param>
 /// <param name="TimeTarget">Largest acceptable candidate/baseline median ratio, if any.</param>
-/// <param name="Runs">Paired runs (after one warm-up pair).</param>
+/// <param name="Runs">Paired runs (after one warm-up pair); short cases need many for a stable median.</param>
 /// <param name="MemoryBaseline">Variant whose peak memory the candidate's is compared with, if any.</param>
 /// <param name="MemoryTarget">Largest acceptable candidate/memory-baseline peak ratio, if any.</param>
 public sealed record BenchmarkCase(
@@ -70,22 +70,22 @@ public sealed record BenchmarkCase(
     {
         new BenchmarkCase("self-1024", "self-attention B2 H8 L=S=4096 E64, ChunkSize 1024",
             2, 8, 4096, 4096, 64, false, Variant.Native, Variant.Chunked,
-            new ChunkedAttentionOptions { ChunkSize = 1024, Devices = AttentionDevices.All }, 1.03, 9),
+            new ChunkedAttentionOptions { ChunkSize = 1024, Devices = AttentionDevices.All }, 1.03, 15),
         new BenchmarkCase("self-512", "self-attention B2 H8 L=S=4096 E64, ChunkSize 512",
             2, 8, 4096, 4096, 64, false, Variant.Native, Variant.Chunked,
             new ChunkedAttentionOptions { ChunkSize = 512, Devices = AttentionDevices.All }, null, 9),
         new BenchmarkCase("cross-regional", "cross-attention B2 H8 L=4096 S=77 E64, (B,1,L,S) regional mask, ChunkSize 1024",
             2, 8, 4096, 77, 64, true, Variant.Native, Variant.Chunked,
-            new ChunkedAttentionOptions { ChunkSize = 1024, Devices = AttentionDevices.All }, 1.06, 15),
+            new ChunkedAttentionOptions { ChunkSize = 1024, Devices = AttentionDevices.All }, 1.06, 101),
         new BenchmarkCase("guard-native", "guard's non-chunking path (MPS-only options on CPU), self-attention B2 H8 L=S=4096 E64",
             2, 8, 4096, 4096, 64, false, Variant.Native, Variant.Guard,
             ChunkedAttentionOptions.Default, 1.02, 9),
-        new BenchmarkCase("keys-8192", "key blocks, B1 H4 L=S=8192 E64, ChunkSize 1024, KeyChunkSize 2048",
+        new BenchmarkCase("keys-8192", "key blocks, B1 H4 L=S=8192 E64, ChunkSize 512, KeyChunkSize 1024",
             1, 4, 8192, 8192, 64, false, Variant.Native, Variant.Chunked,
-            new ChunkedAttentionOptions { ChunkSize = 1024, KeyChunkSize = 2048, Devices = AttentionDevices.All }, 2.0, 3),
-        new BenchmarkCase("keys-16384", "key blocks, B1 H4 L=S=16384 E64, ChunkSize 1024, KeyChunkSize 4096",
+            new ChunkedAttentionOptions { ChunkSize = 512, KeyChunkSize = 1024, Devices = AttentionDevices.All }, 2.0, 5),
+        new BenchmarkCase("keys-16384", "key blocks, B1 H4 L=S=16384 E64, ChunkSize 512, KeyChunkSize 1024",
             1, 4, 16384, 16384, 64, false, Variant.Native, Variant.Chunked,
-            new ChunkedAttentionOptions { ChunkSize = 1024, KeyChunkSize = 4096, Devices = AttentionDevices.All }, 2.0, 3,
+            new ChunkedAttentionOptions { ChunkSize = 512, KeyChunkSize = 1024, Devices = AttentionDevices.All }, 2.0, 3,
             MemoryBaseline: Variant.Manual, MemoryTarget: 0.10),
         new BenchmarkCase("manual-16384", "manual attention (matmul + softmax + matmul), B1 H4 L=S=16384 E64",
             1, 4, 16384, 16384, 64, false, Variant.Native, Variant.Manual,

@@ -79,22 +79,22 @@ internal static class BenchmarkProgram
         var candidate = new List<double>();
         var ratios = new List<double>();
         double maxDifference = 0;
-        for (int pair = 0; pair <= benchmark.Runs; pair++)
+        // Warm-up pair: also the accuracy check of the candidate against the baseline.
+        using (Tensor warmBaseline = benchmark.Run(benchmark.Baseline, inputs))
+        using (Tensor warmCandidate = benchmark.Run(benchmark.Candidate, inputs))
+        using (Tensor diff = (warmCandidate - warmBaseline).abs().max())
+        {
+            maxDifference = diff.ToDouble();
+        }
+
+        // Each output is freed as soon as it is timed, as a model frees an attention result once used.
+        for (int pair = 0; pair < benchmark.Runs; pair++)
         {
             bool candidateFirst = pair % 2 == 1;
             double b = 0, c = 0;
-            Tensor? bOut = null, cOut = null;
-            if (candidateFirst) (cOut, c) = Timed(benchmark, benchmark.Candidate, inputs);
-            (bOut, b) = Timed(benchmark, benchmark.Baseline, inputs);
-            if (!candidateFirst) (cOut, c) = Timed(benchmark, benchmark.Candidate, inputs);
-            if (pair == 0)
-            {
-                using Tensor diff = (cOut! - bOut).abs().max();
-                maxDifference = diff.ToDouble();
-            }
-            bOut.Dispose();
-            cOut!.Dispose();
-            if (pair == 0) continue; // warm-up pair
+            if (candidateFirst) c = Timed(benchmark, benchmark.Candidate, inputs);
+            b = Timed(benchmark, benchmark.Baseline, inputs);
+            if (!candidateFirst) c = Timed(benchmark, benchmark.Candidate, inputs);
             baseline.Add(b);
             candidate.Add(c);
             ratios.Add(c / b);
@@ -102,11 +102,11 @@ internal static class BenchmarkProgram
         return new ResultRow(benchmark, Median(baseline), Median(candidate), Median(ratios), maxDifference);
     }
 
-    private static (Tensor Output, double Milliseconds) Timed(BenchmarkCase benchmark, Variant variant, AttentionInputs inputs)
+    private static double Timed(BenchmarkCase benchmark, Variant variant, AttentionInputs inputs)
     {
         var clock = Stopwatch.StartNew();
-        Tensor output = benchmark.Run(variant, inputs);
-        return (output, clock.Elapsed.TotalMilliseconds);
+        using Tensor output = benchmark.Run(variant, inputs);
+        return clock.Elapsed.TotalMilliseconds;
     }
 
     private static double? MeasureMemoryInChild(BenchmarkCase benchmark, Variant variant)
