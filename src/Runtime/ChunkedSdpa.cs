@@ -107,7 +107,7 @@ public static class ChunkedSdpa
     /// <param name="key">The key (N..., Hkv, S, E).</param>
     /// <param name="options">Chunking settings; null = <see cref="ChunkedAttentionOptions.Default"/>.</param>
     /// <returns>True when chunking applies.</returns>
-    /// <exception cref="ArgumentException">query or key has fewer than 2 dimensions.</exception>
+    /// <exception cref="ArgumentException">query or key is null or has fewer than 2 dimensions.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A setting of <paramref name="options"/> is out of range.</exception>
     /// <exception cref="InvalidOperationException">An environment override holds an invalid value.</exception>
     public static bool ShouldChunk(Tensor query, Tensor key, ChunkedAttentionOptions? options = null)
@@ -139,7 +139,7 @@ public static class ChunkedSdpa
     /// <item>Rows and keys never go below 1, so when cap &lt; BH a step holds BH elements.</item>
     /// </list>
     /// </remarks>
-    /// <exception cref="ArgumentException">query or key has fewer than 2 dimensions.</exception>
+    /// <exception cref="ArgumentException">query or key is null or has fewer than 2 dimensions.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A setting of <paramref name="options"/> is out of range.</exception>
     /// <exception cref="InvalidOperationException">CHUNKED_ATTENTION_CHUNK_SIZE holds an invalid value.</exception>
     public static ChunkPlan Plan(Tensor query, Tensor key, ChunkedAttentionOptions? options = null)
@@ -153,40 +153,45 @@ public static class ChunkedSdpa
     internal static Tensor RunAttention(Tensor query, Tensor key, Tensor value, Tensor? attnMask, double p,
         bool isCausal, double? scale, bool enableGqa, ChunkedAttentionOptions? options, KernelHooks hooks)
     {
-        var o = OptionsValidator.Validate(options);
-        var problem = AttentionValidator.Validate(query, key, value, attnMask, p, isCausal, scale, enableGqa);
-        var environment = EnvironmentOverrides.Read();
-
+        var call = Prepare(query, key, value, attnMask, p, isCausal, scale, enableGqa, options);
         using var scope = NewDisposeScope();
-        var plan = PlanFor(problem, o, environment);
-        Tensor result;
-        if (!DeviceApplies(query, o, environment))
-        {
-            result = NativeKernel.Run(problem, hooks);
-        }
-        else if (o.TryNativeFirst && !hooks.FailureCache.HasFailed(problem))
-        {
-            result = NativeFirst(problem, plan, hooks);
-        }
-        else
-        {
-            result = plan.Chunked ? Run(problem, plan, hooks) : NativeKernel.Run(problem, hooks);
-        }
-
-        return scope.MoveToOuter(result);
+        return scope.MoveToOuter(Guarded(call, hooks));
     }
 
     /// <summary><see cref="Chunked"/> with injectable kernels (tests, benchmarks).</summary>
     internal static Tensor RunChunked(Tensor query, Tensor key, Tensor value, Tensor? attnMask, double p,
         bool isCausal, double? scale, bool enableGqa, ChunkedAttentionOptions? options, KernelHooks hooks)
     {
-        var o = OptionsValidator.Validate(options);
+        var call = Prepare(query, key, value, attnMask, p, isCausal, scale, enableGqa, options);
+        using var scope = NewDisposeScope();
+        return scope.MoveToOuter(Run(call.Problem, call.Plan, hooks));
+    }
+
+    /// <summary>Everything both entry points settle before any tensor work: every check, the environment, the plan.</summary>
+    private static PreparedCall Prepare(Tensor query, Tensor key, Tensor value, Tensor? attnMask, double p,
+        bool isCausal, double? scale, bool enableGqa, ChunkedAttentionOptions? options)
+    {
+        var validOptions = OptionsValidator.Validate(options);
         var problem = AttentionValidator.Validate(query, key, value, attnMask, p, isCausal, scale, enableGqa);
         var environment = EnvironmentOverrides.Read();
+        return new PreparedCall(problem, validOptions, environment, PlanFor(problem, validOptions, environment));
+    }
 
-        using var scope = NewDisposeScope();
-        var plan = PlanFor(problem, o, environment);
-        return scope.MoveToOuter(Run(problem, plan, hooks));
+    /// <summary>The guard of <see cref="Attention"/>: native off the chunking devices, else native first or chunks as configured.</summary>
+    private static Tensor Guarded(PreparedCall call, KernelHooks hooks)
+    {
+        var problem = call.Problem;
+        if (!DeviceApplies(problem.Query, call.Options, call.Environment))
+        {
+            return NativeKernel.Run(problem, hooks);
+        }
+
+        if (call.Options.TryNativeFirst && !hooks.FailureCache.HasFailed(problem))
+        {
+            return NativeFirst(problem, call.Plan, hooks);
+        }
+
+        return call.Plan.Chunked ? Run(problem, call.Plan, hooks) : NativeKernel.Run(problem, hooks);
     }
 
     /// <summary>The plan <see cref="Chunked"/> follows for a validated problem.</summary>
@@ -235,4 +240,8 @@ public static class ChunkedSdpa
         DeviceType.MPS => AttentionDevices.Mps,
         _ => AttentionDevices.None,
     };
+
+    /// <summary>A validated call with the settings and plan it runs under.</summary>
+    private readonly record struct PreparedCall(AttentionProblem Problem, ChunkedAttentionOptions Options,
+        EnvironmentOverrides Environment, ChunkPlan Plan);
 }

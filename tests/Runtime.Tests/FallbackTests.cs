@@ -20,14 +20,20 @@ public class FallbackTests
 
     private static readonly ChunkedAttentionOptions NativeFirst = new() { ChunkSize = 4, Devices = AttentionDevices.All, TryNativeFirst = true };
 
+    /// <summary>A native SDPA that fails like MPS on more than 4 query rows, with a recorder that calls through it.</summary>
     private sealed class FlakyNative
     {
         private int _calls;
         private int _failures;
 
-        public FlakyNative(string message = MpsMessage) => Message = message;
+        public FlakyNative(string message = MpsMessage)
+        {
+            Message = message;
+            Recorder = new StepRecorder(Run);
+        }
 
         public string Message { get; }
+        public StepRecorder Recorder { get; }
         public int Calls => _calls;
         public int Failures => _failures;
 
@@ -49,11 +55,7 @@ public class FallbackTests
         public ExternalException(string message) : base(message) { }
     }
 
-    private static (Tensor Q, Tensor K, Tensor V) Inputs(long l = 10)
-    {
-        var g = Reference.Seeded(300);
-        return (Reference.Randn(g, 2, 3, l, 4), Reference.Randn(g, 2, 3, 9, 4), Reference.Randn(g, 2, 3, 9, 5));
-    }
+    private static AttentionInputs Inputs(long l = 10) => AttentionInputs.Random(300, l: l);
 
     [Fact]
     public void OffByDefault()
@@ -68,16 +70,15 @@ public class FallbackTests
         using var scope = NewDisposeScope();
         var (q, k, v) = Inputs();
         var native = new FlakyNative();
-        var recorder = new StepRecorder(native.Run);
         var mask = Reference.Randn(Reference.Seeded(301), 10, 9);
 
-        var first = ChunkedSdpa.RunAttention(q, k, v, mask, 0, true, null, false, NativeFirst, recorder.Hooks);
+        var first = native.Recorder.Attention(q, k, v, NativeFirst, mask, causal: true);
         Reference.AssertClose(Reference.Native(q, k, v, mask, causal: true), first);
         Assert.Equal(1, native.Failures);
         Assert.Equal(1 + 3, native.Calls); // the failed whole call, then 3 chunks of 4, 4, 2 rows
-        Assert.Equal(1, recorder.Hooks.FailureCache.Count);
+        Assert.Equal(1, native.Recorder.FailureCache.Count);
 
-        var second = ChunkedSdpa.RunAttention(q, k, v, mask, 0, true, null, false, NativeFirst, recorder.Hooks);
+        var second = native.Recorder.Attention(q, k, v, NativeFirst, mask, causal: true);
         Reference.AssertClose(first, second, 0);
         Assert.Equal(1, native.Failures); // no second attempt for a shape that failed
         Assert.Equal(4 + 3, native.Calls);
@@ -88,13 +89,12 @@ public class FallbackTests
     {
         using var scope = NewDisposeScope();
         var native = new FlakyNative();
-        var recorder = new StepRecorder(native.Run);
         var (q, k, v) = Inputs();
-        ChunkedSdpa.RunAttention(q, k, v, null, 0, false, null, false, NativeFirst, recorder.Hooks);
+        native.Recorder.Attention(q, k, v, NativeFirst);
         var (q2, k2, v2) = Inputs(l: 12);
-        ChunkedSdpa.RunAttention(q2, k2, v2, null, 0, false, null, false, NativeFirst, recorder.Hooks);
+        native.Recorder.Attention(q2, k2, v2, NativeFirst);
         Assert.Equal(2, native.Failures);
-        Assert.Equal(2, recorder.Hooks.FailureCache.Count);
+        Assert.Equal(2, native.Recorder.FailureCache.Count);
     }
 
     [Fact]
@@ -104,7 +104,7 @@ public class FallbackTests
         var (q, k, v) = Inputs(l: 4);
         var recorder = new StepRecorder();
         var options = new ChunkedAttentionOptions { ChunkSize = 2, Devices = AttentionDevices.All, TryNativeFirst = true };
-        var result = ChunkedSdpa.RunAttention(q, k, v, null, 0, false, null, false, options, recorder.Hooks);
+        var result = recorder.Attention(q, k, v, options);
         Reference.AssertClose(Reference.Native(q, k, v), result);
         Assert.Single(recorder.Steps); // plan says 2 chunks, but native worked
     }
@@ -118,8 +118,7 @@ public class FallbackTests
         using var scope = NewDisposeScope();
         var (q, k, v) = Inputs();
         var native = new FlakyNative(message);
-        var recorder = new StepRecorder(native.Run);
-        var result = ChunkedSdpa.RunAttention(q, k, v, null, 0, false, null, false, NativeFirst, recorder.Hooks);
+        var result = native.Recorder.Attention(q, k, v, NativeFirst);
         Reference.AssertClose(Reference.Native(q, k, v), result);
         Assert.Contains(ChunkedSdpa.NativeFailureMarkers, marker => message.Contains(marker, StringComparison.Ordinal));
     }
@@ -129,11 +128,10 @@ public class FallbackTests
     {
         var (q, k, v) = Inputs();
         var native = new FlakyNative("CUDA out of memory");
-        var recorder = new StepRecorder(native.Run);
         var e = Assert.Throws<ExternalException>(() =>
-            ChunkedSdpa.RunAttention(q, k, v, null, 0, false, null, false, NativeFirst, recorder.Hooks));
+            native.Recorder.Attention(q, k, v, NativeFirst));
         Assert.Equal("CUDA out of memory", e.Message);
-        Assert.Equal(0, recorder.Hooks.FailureCache.Count);
+        Assert.Equal(0, native.Recorder.FailureCache.Count);
     }
 
     [Fact]
@@ -142,9 +140,8 @@ public class FallbackTests
         using var scope = NewDisposeScope();
         var (q, k, v) = Inputs();
         var native = new FlakyNative();
-        var recorder = new StepRecorder(native.Run);
         var options = new ChunkedAttentionOptions { ChunkSize = 4, Devices = AttentionDevices.All };
-        ChunkedSdpa.RunAttention(q, k, v, null, 0, false, null, false, options, recorder.Hooks);
+        native.Recorder.Attention(q, k, v, options);
         Assert.Equal(0, native.Failures);
     }
 
@@ -153,9 +150,8 @@ public class FallbackTests
     {
         var (q, k, v) = Inputs();
         var native = new FlakyNative();
-        var recorder = new StepRecorder(native.Run);
         var options = new ChunkedAttentionOptions { ChunkSize = 4, Devices = AttentionDevices.Mps, TryNativeFirst = true };
-        Assert.Throws<ExternalException>(() => ChunkedSdpa.RunAttention(q, k, v, null, 0, false, null, false, options, recorder.Hooks));
+        Assert.Throws<ExternalException>(() => native.Recorder.Attention(q, k, v, options));
     }
 
     [Fact]
@@ -163,17 +159,16 @@ public class FallbackTests
     {
         var (q, k, v) = Inputs();
         var native = new FlakyNative();
-        var recorder = new StepRecorder(native.Run);
         using var expected = Reference.Native(q, k, v);
         var results = new double[16];
         Parallel.For(0, results.Length, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
         {
             using var scope = NewDisposeScope();
             results[i] = Reference.MaxAbsDiff(expected,
-                ChunkedSdpa.RunAttention(q, k, v, null, 0, false, null, false, NativeFirst, recorder.Hooks));
+                native.Recorder.Attention(q, k, v, NativeFirst));
         });
         Assert.All(results, d => Assert.True(d <= 1e-5));
-        Assert.Equal(1, recorder.Hooks.FailureCache.Count);
+        Assert.Equal(1, native.Recorder.FailureCache.Count);
         Assert.InRange(native.Failures, 1, 4); // at most the calls already in flight before the first failure was recorded
     }
 }

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using ChunkedAttention.Runtime.Tests.Support;
 using Xunit;
 using static TorchSharp.torch;
@@ -12,15 +13,7 @@ namespace ChunkedAttention.Runtime.Tests;
 [Collection(EnvironmentCollection.Name)]
 public class GuardTests
 {
-    private static (Tensor Q, Tensor K, Tensor V) Inputs(long l = 8, long s = 9)
-    {
-        var g = Reference.Seeded(100);
-        return (Reference.Randn(g, 2, 3, l, 4), Reference.Randn(g, 2, 3, s, 4), Reference.Randn(g, 2, 3, s, 5));
-    }
-
-    private static Tensor Attention(StepRecorder recorder, Tensor q, Tensor k, Tensor v, ChunkedAttentionOptions options,
-        Tensor? mask = null, bool causal = false) =>
-        ChunkedSdpa.RunAttention(q, k, v, mask, 0, causal, null, false, options, recorder.Hooks);
+    private static AttentionInputs Inputs() => AttentionInputs.Random(100, l: 8, s: 9);
 
     [Fact]
     public void MpsOnlyOptionsOnACpuTensorCallNative()
@@ -32,23 +25,26 @@ public class GuardTests
         Assert.False(ChunkedSdpa.ShouldChunk(q, k, options));
 
         var recorder = new StepRecorder();
-        Reference.AssertClose(Reference.Native(q, k, v), Attention(recorder, q, k, v, options));
+        Reference.AssertClose(Reference.Native(q, k, v), recorder.Attention(q, k, v, options));
         var step = Assert.Single(recorder.Steps);
         Assert.Equal(8, step.QueryRows);
         Assert.Equal(9, step.KeyRows);
     }
 
-    [Fact]
-    public void AllDevicesChunks()
+    [Theory]
+    [InlineData(3, 3)]
+    [InlineData(8, 1)]
+    [InlineData(100, 1)]
+    public void AllDevicesChunkOnlyWhenTheQueryIsLongerThanAChunk(int chunkSize, int steps)
     {
         using var scope = NewDisposeScope();
         var (q, k, v) = Inputs();
-        var options = new ChunkedAttentionOptions { ChunkSize = 3, Devices = AttentionDevices.All };
-        Assert.True(ChunkedSdpa.ShouldChunk(q, k, options));
+        var options = new ChunkedAttentionOptions { ChunkSize = chunkSize, Devices = AttentionDevices.All };
+        Assert.Equal(steps > 1, ChunkedSdpa.ShouldChunk(q, k, options));
 
         var recorder = new StepRecorder();
-        Reference.AssertClose(Reference.Native(q, k, v), Attention(recorder, q, k, v, options));
-        Assert.Equal(3, recorder.Count);
+        Reference.AssertClose(Reference.Native(q, k, v), recorder.Attention(q, k, v, options));
+        Assert.Equal(steps, recorder.Count);
     }
 
     [Fact]
@@ -58,18 +54,6 @@ public class GuardTests
         Assert.True(ChunkedSdpa.ShouldChunk(q, k, new ChunkedAttentionOptions { ChunkSize = 3, Devices = AttentionDevices.Cpu }));
         Assert.False(ChunkedSdpa.ShouldChunk(q, k, new ChunkedAttentionOptions { ChunkSize = 3, Devices = AttentionDevices.Cuda | AttentionDevices.Mps }));
         Assert.False(ChunkedSdpa.ShouldChunk(q, k, new ChunkedAttentionOptions { ChunkSize = 3, Devices = AttentionDevices.None }));
-    }
-
-    [Fact]
-    public void OneChunkIsNotChunking()
-    {
-        using var scope = NewDisposeScope();
-        var (q, k, v) = Inputs();
-        var options = new ChunkedAttentionOptions { ChunkSize = 8, Devices = AttentionDevices.All };
-        Assert.False(ChunkedSdpa.ShouldChunk(q, k, options));
-        var recorder = new StepRecorder();
-        Attention(recorder, q, k, v, options);
-        Assert.Single(recorder.Steps);
     }
 
     [Fact]
@@ -93,7 +77,7 @@ public class GuardTests
         Assert.Equal(4, plan.QueryChunks);
 
         var recorder = new StepRecorder();
-        Reference.AssertClose(Reference.Native(q, k, v), Attention(recorder, q, k, v, options));
+        Reference.AssertClose(Reference.Native(q, k, v), recorder.Attention(q, k, v, options));
         Assert.Equal(4, recorder.Count);
         Assert.True(recorder.LargestScoreBlock <= options.MaxScoreElements);
     }
@@ -102,9 +86,8 @@ public class GuardTests
     public void NativePathStillHonoursScaleGqaAndCausalWithMask()
     {
         using var scope = NewDisposeScope();
-        var g = Reference.Seeded(101);
-        var (q, k, v) = (Reference.Randn(g, 2, 6, 7, 4), Reference.Randn(g, 2, 2, 9, 4), Reference.Randn(g, 2, 2, 9, 5));
-        var mask = rand(new long[] { 2, 1, 7, 9 }, generator: g).gt(0.2);
+        var (q, k, v) = AttentionInputs.Random(101, hq: 6, hkv: 2);
+        var mask = rand(new long[] { 2, 1, 7, 9 }, generator: Reference.Seeded(102)).gt(0.2);
         var expected = Reference.Native(q, k, v, mask, causal: true, scale: 0.4, gqa: true);
         var actual = ChunkedSdpa.Attention(q, k, v, mask, is_causal: true, scale: 0.4, enable_gqa: true);
         Reference.AssertClose(expected, actual);
@@ -125,7 +108,7 @@ public class GuardTests
         var options = new ChunkedAttentionOptions { ChunkSize = 3 };
         Assert.Equal(chunks, ChunkedSdpa.ShouldChunk(q, k, options));
         var recorder = new StepRecorder();
-        Reference.AssertClose(Reference.Native(q, k, v), Attention(recorder, q, k, v, options));
+        Reference.AssertClose(Reference.Native(q, k, v), recorder.Attention(q, k, v, options));
         Assert.Equal(chunks ? 3 : 1, recorder.Count);
     }
 
@@ -152,7 +135,7 @@ public class GuardTests
         using var scope = NewDisposeScope();
         var (q, k, v) = Inputs();
         var recorder = new StepRecorder();
-        ChunkedSdpa.RunChunked(q, k, v, null, 0, false, null, false, new ChunkedAttentionOptions { ChunkSize = 3 }, recorder.Hooks);
+        recorder.Chunked(q, k, v, new ChunkedAttentionOptions { ChunkSize = 3 });
         Assert.Equal(3, recorder.Count);
     }
 
@@ -166,7 +149,7 @@ public class GuardTests
         Assert.True(ChunkedSdpa.ShouldChunk(q, k, options));
         Assert.Equal(2, ChunkedSdpa.Plan(q, k, options).QueryRows);
         var recorder = new StepRecorder();
-        Reference.AssertClose(Reference.Native(q, k, v), Attention(recorder, q, k, v, options));
+        Reference.AssertClose(Reference.Native(q, k, v), recorder.Attention(q, k, v, options));
         Assert.Equal(4, recorder.Count);
 
         // Read on every call: changing it takes effect at once.
@@ -174,39 +157,34 @@ public class GuardTests
         Assert.False(ChunkedSdpa.ShouldChunk(q, k, options));
     }
 
-    [Theory]
-    [InlineData("sometimes")]
-    [InlineData("on")]
-    [InlineData("1")]
-    public void InvalidModeValuesThrow(string value)
+    /// <summary>What each variable's message must offer instead of an invalid value.</summary>
+    private static readonly Dictionary<string, string[]> AcceptedValues = new()
     {
-        using var env = new EnvironmentScope().Set(EnvironmentScope.Mode, value);
-        var (q, k, v) = Inputs();
-        foreach (var call in Calls(q, k, v))
-        {
-            var e = Assert.Throws<InvalidOperationException>(call);
-            Assert.Contains("CHUNKED_ATTENTION", e.Message, StringComparison.Ordinal);
-            Assert.Contains($"'{value}'", e.Message, StringComparison.Ordinal);
-            Assert.Contains("auto", e.Message, StringComparison.Ordinal);
-        }
-    }
+        [EnvironmentScope.Mode] = new[] { "Use auto", "off (never chunk)", "always (chunk on any device)", "unset it" },
+        [EnvironmentScope.ChunkSize] = new[] { "Use a positive integer up to 9223372036854775807", "unset it" },
+    };
 
     [Theory]
-    [InlineData("0")]
-    [InlineData("-3")]
-    [InlineData("abc")]
-    [InlineData("1.5")]
-    [InlineData("99999999999999999999999")]
-    public void InvalidChunkSizeValuesThrow(string value)
+    [InlineData(EnvironmentScope.Mode, "sometimes")]
+    [InlineData(EnvironmentScope.Mode, "on")]
+    [InlineData(EnvironmentScope.Mode, "1")]
+    [InlineData(EnvironmentScope.ChunkSize, "0")]
+    [InlineData(EnvironmentScope.ChunkSize, "-3")]
+    [InlineData(EnvironmentScope.ChunkSize, "abc")]
+    [InlineData(EnvironmentScope.ChunkSize, "1.5")]
+    [InlineData(EnvironmentScope.ChunkSize, "99999999999999999999999")]
+    public void InvalidVariableThrowsNamingItsValueAndTheAcceptedValues(string variable, string value)
     {
-        using var env = new EnvironmentScope().Set(EnvironmentScope.ChunkSize, value);
+        using var env = new EnvironmentScope().Set(variable, value);
         var (q, k, v) = Inputs();
         foreach (var call in Calls(q, k, v))
         {
             var e = Assert.Throws<InvalidOperationException>(call);
-            Assert.Contains("CHUNKED_ATTENTION_CHUNK_SIZE", e.Message, StringComparison.Ordinal);
-            Assert.Contains($"'{value}'", e.Message, StringComparison.Ordinal);
-            Assert.Contains("positive integer", e.Message, StringComparison.Ordinal);
+            Assert.Contains($"Environment variable {variable} has the invalid value '{value}'", e.Message, StringComparison.Ordinal);
+            foreach (var accepted in AcceptedValues[variable])
+            {
+                Assert.Contains(accepted, e.Message, StringComparison.Ordinal);
+            }
         }
     }
 

@@ -37,22 +37,20 @@ public class LeakTests
 
     private static Func<Tensor> NativeFirstThatFails(Tensor q, Tensor k, Tensor v, Tensor mask)
     {
-        var hooks = new StepRecorder((a, b, c, m, p, causal) =>
-            a.size(-2) > 2 ? throw new InvalidOperationException("MPSNDArray: total bytes of NDArray > 2**32") : nn.functional.scaled_dot_product_attention(a, b, c, m, p, causal)).Hooks;
+        var recorder = new StepRecorder((a, b, c, m, p, causal) =>
+            a.size(-2) > 2 ? throw new InvalidOperationException("MPSNDArray: total bytes of NDArray > 2**32") : nn.functional.scaled_dot_product_attention(a, b, c, m, p, causal));
         var options = new ChunkedAttentionOptions { ChunkSize = 2, Devices = AttentionDevices.All, TryNativeFirst = true };
         // A fresh cache per call would grow; instead the first call fails and later ones go straight to chunks.
-        return () => ChunkedSdpa.RunAttention(q, k, v, mask, 0, true, 0.5, true, options, hooks);
+        return () => recorder.Attention(q, k, v, options, mask, causal: true, scale: 0.5, gqa: true);
     }
 
     [Theory]
     [MemberData(nameof(Paths))]
     public void TenThousandCallsLeaveNoLiveTensor(string path)
     {
-        var g = Reference.Seeded(500);
-        using var q = Reference.Randn(g, 1, 2, 4, 4);
-        using var k = Reference.Randn(g, 1, 1, 4, 4);
-        using var v = Reference.Randn(g, 1, 1, 4, 3);
-        using var mask = Reference.Randn(g, 4, 4);
+        using var inputs = AttentionInputs.Random(500, l: 4, s: 4, hq: 2, hkv: 1, batch: 1, ev: 3);
+        var (q, k, v) = inputs;
+        using var mask = Reference.Randn(Reference.Seeded(503), 4, 4);
         var call = Call(path, q, k, v, mask);
 
         for (var i = 0; i < 100; i++)
@@ -74,10 +72,8 @@ public class LeakTests
     [Fact]
     public void ProcessMemoryStaysFlatAfterWarmUp()
     {
-        var g = Reference.Seeded(501);
-        using var q = Reference.Randn(g, 2, 2, 128, 32);
-        using var k = Reference.Randn(g, 2, 2, 128, 32);
-        using var v = Reference.Randn(g, 2, 2, 128, 32);
+        using var inputs = AttentionInputs.Random(501, l: 128, s: 128, hq: 2, e: 32, ev: 32);
+        var (q, k, v) = inputs;
         var options = new ChunkedAttentionOptions { ChunkSize = 32, KeyChunkSize = 32 };
 
         void Run(int calls)
@@ -102,10 +98,8 @@ public class LeakTests
     [Fact]
     public void EnvironmentChangesWhileCallsRunAreReadSafely()
     {
-        var g = Reference.Seeded(502);
-        using var q = Reference.Randn(g, 2, 3, 12, 4);
-        using var k = Reference.Randn(g, 2, 3, 12, 4);
-        using var v = Reference.Randn(g, 2, 3, 12, 5);
+        using var inputs = AttentionInputs.Random(502, l: 12, s: 12);
+        var (q, k, v) = inputs;
         using var expected = Reference.Native(q, k, v, causal: true);
         // Both saved before the toggler starts, so the dispose restores the values from before this test.
         using var env = new EnvironmentScope().Set(EnvironmentScope.ChunkSize, "3").Set(EnvironmentScope.Mode, "auto");

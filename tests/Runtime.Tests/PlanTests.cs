@@ -122,14 +122,13 @@ public class PlanTests
     public void ChunkedDoesWhatThePlanSays(int chunk, int keyChunk, long cap, bool causal, bool withMask)
     {
         using var scope = NewDisposeScope();
-        var g = Reference.Seeded(200);
-        var (q, k, v) = (Reference.Randn(g, 2, 3, 8, 4), Reference.Randn(g, 2, 3, 9, 4), Reference.Randn(g, 2, 3, 9, 5));
-        var mask = withMask ? Reference.Randn(g, 2, 1, 8, 9) : null;
+        var (q, k, v) = AttentionInputs.Random(200, l: 8, s: 9);
+        var mask = withMask ? Reference.Randn(Reference.Seeded(203), 2, 1, 8, 9) : null;
         var options = new ChunkedAttentionOptions { ChunkSize = chunk, KeyChunkSize = keyChunk, MaxScoreElements = cap };
         var plan = ChunkedSdpa.Plan(q, k, options);
 
         var recorder = new StepRecorder();
-        var result = ChunkedSdpa.RunChunked(q, k, v, mask, 0, causal, null, false, options, recorder.Hooks);
+        var result = recorder.Chunked(q, k, v, options, mask, causal);
         Reference.AssertClose(Reference.Native(q, k, v, mask, causal: causal), result);
 
         var steps = recorder.Steps;
@@ -159,11 +158,10 @@ public class PlanTests
     public void CausalSkipsKeyBlocksAboveTheDiagonal()
     {
         using var scope = NewDisposeScope();
-        var g = Reference.Seeded(201);
-        var (q, k, v) = (Reference.Randn(g, 1, 1, 16, 4), Reference.Randn(g, 1, 1, 16, 4), Reference.Randn(g, 1, 1, 16, 4));
+        var (q, k, v) = AttentionInputs.Random(201, l: 16, s: 16, hq: 1, batch: 1, ev: 4);
         var options = new ChunkedAttentionOptions { ChunkSize = 4, KeyChunkSize = 4 };
         var recorder = new StepRecorder();
-        var result = ChunkedSdpa.RunChunked(q, k, v, null, 0, true, null, false, options, recorder.Hooks);
+        var result = recorder.Chunked(q, k, v, options, causal: true);
         Reference.AssertClose(Reference.Native(q, k, v, causal: true), result);
         // 4 query chunks see 1, 2, 3, 4 key blocks: 10 of 16 steps.
         Assert.Equal(10, recorder.Count);
@@ -173,10 +171,9 @@ public class PlanTests
     public void CausalQueryChunksOnlySeeKeysUpToTheirLastRow()
     {
         using var scope = NewDisposeScope();
-        var g = Reference.Seeded(202);
-        var (q, k, v) = (Reference.Randn(g, 1, 2, 12, 4), Reference.Randn(g, 1, 2, 12, 4), Reference.Randn(g, 1, 2, 12, 4));
+        var (q, k, v) = AttentionInputs.Random(202, l: 12, s: 12, hq: 2, batch: 1, ev: 4);
         var recorder = new StepRecorder();
-        ChunkedSdpa.RunChunked(q, k, v, null, 0, true, null, false, new ChunkedAttentionOptions { ChunkSize = 4 }, recorder.Hooks);
+        recorder.Chunked(q, k, v, new ChunkedAttentionOptions { ChunkSize = 4 }, causal: true);
         Assert.Equal(new long[] { 4, 8, 12 }, recorder.Steps.Select(s => s.KeyRows).ToArray());
     }
 }

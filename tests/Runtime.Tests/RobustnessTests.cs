@@ -2,6 +2,7 @@ using System;
 using System.Threading;
 using System.Threading.Tasks;
 using ChunkedAttention.Runtime.Tests.Support;
+using static ChunkedAttention.Runtime.Tests.Support.SmallChunks;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -11,15 +12,7 @@ namespace ChunkedAttention.Runtime.Tests;
 /// <summary>Edge inputs (NaN/Inf, empty dims, huge settings) and thread safety.</summary>
 public class RobustnessTests
 {
-    private static (Tensor Q, Tensor K, Tensor V) Inputs(long seed, long l = 7, long s = 9)
-    {
-        var g = Reference.Seeded(seed);
-        return (Reference.Randn(g, 2, 3, l, 4), Reference.Randn(g, 2, 3, s, 4), Reference.Randn(g, 2, 3, s, 5));
-    }
-
-    private static Tensor Chunked(Tensor q, Tensor k, Tensor v, Tensor? mask = null, bool causal = false, int keyChunk = 0) =>
-        ChunkedSdpa.Chunked(q, k, v, mask, is_causal: causal,
-            options: new ChunkedAttentionOptions { ChunkSize = 3, KeyChunkSize = keyChunk });
+    private static AttentionInputs Inputs(long seed, long l = 7, long s = 9) => AttentionInputs.Random(seed, l, s);
 
     /// <summary>Same NaN and infinity positions, same values elsewhere.</summary>
     private static void AssertSameIncludingNaN(Tensor expected, Tensor actual)
@@ -31,18 +24,35 @@ public class RobustnessTests
         Reference.AssertClose(expected.masked_select(finite), actual.masked_select(finite));
     }
 
+    /// <summary>Writes NaN into one element of the named input, or +inf into a key and -inf into a value.</summary>
+    private static void Poison(string poison, Tensor q, Tensor k, Tensor v)
+    {
+        switch (poison)
+        {
+            case "NaN in query": q[0, 1, 2, 3] = tensor(float.NaN); break;
+            case "NaN in key": k[0, 1, 2, 3] = tensor(float.NaN); break;
+            case "NaN in value": v[0, 1, 2, 3] = tensor(float.NaN); break;
+            case "infinities in key and value":
+                k[1, 0, 4, 0] = tensor(float.PositiveInfinity);
+                v[0, 2, 1, 1] = tensor(float.NegativeInfinity);
+                break;
+            default: throw new ArgumentOutOfRangeException(nameof(poison), poison, "unknown poison");
+        }
+    }
+
     [Theory]
-    [InlineData("value", 0)]
-    [InlineData("key", 0)]
-    [InlineData("query", 0)]
-    [InlineData("value", 4)]
-    [InlineData("key", 4)]
-    public void NaNPropagatesAsNative(string where, int keyChunk)
+    [InlineData("NaN in value", 0)]
+    [InlineData("NaN in key", 0)]
+    [InlineData("NaN in query", 0)]
+    [InlineData("infinities in key and value", 0)]
+    [InlineData("NaN in value", 4)]
+    [InlineData("NaN in key", 4)]
+    [InlineData("infinities in key and value", 4)]
+    public void NonFiniteInputsPropagateAsNative(string poison, int keyChunk)
     {
         using var scope = NewDisposeScope();
         var (q, k, v) = Inputs(400);
-        var target = where switch { "query" => q, "key" => k, _ => v };
-        target[0, 1, 2, 3] = tensor(float.NaN);
+        Poison(poison, q, k, v);
         AssertSameIncludingNaN(Reference.Native(q, k, v), Chunked(q, k, v, keyChunk: keyChunk));
         var mask = Reference.Randn(Reference.Seeded(401), 7, 9);
         AssertSameIncludingNaN(Reference.Native(q, k, v, mask), Chunked(q, k, v, mask, keyChunk: keyChunk));
@@ -68,46 +78,27 @@ public class RobustnessTests
     }
 
     [Theory]
-    [InlineData(0)]
-    [InlineData(4)]
-    public void InfinityPropagatesAsNative(int keyChunk)
+    [InlineData(0, 9, false, 0)]
+    [InlineData(0, 9, true, 0)]
+    [InlineData(0, 9, false, 4)]
+    [InlineData(0, 9, true, 4)]
+    [InlineData(7, 0, false, 0)]
+    [InlineData(7, 0, true, 0)]
+    [InlineData(7, 0, false, 4)]
+    [InlineData(7, 0, true, 4)]
+    public void ZeroLengthQueryOrKeysAsNative(long l, long s, bool causal, int keyChunk)
     {
         using var scope = NewDisposeScope();
-        var (q, k, v) = Inputs(403);
-        k[1, 0, 4, 0] = tensor(float.PositiveInfinity);
-        v[0, 2, 1, 1] = tensor(float.NegativeInfinity);
-        var mask = Reference.Randn(Reference.Seeded(404), 7, 9);
-        AssertSameIncludingNaN(Reference.Native(q, k, v, mask), Chunked(q, k, v, mask, keyChunk: keyChunk));
-    }
-
-    [Theory]
-    [InlineData(0, false, 0)]
-    [InlineData(0, true, 0)]
-    [InlineData(0, false, 4)]
-    [InlineData(0, true, 4)]
-    public void ZeroLengthQueryAsNative(long l, bool causal, int keyChunk)
-    {
-        using var scope = NewDisposeScope();
-        var (q, k, v) = Inputs(405, l: l);
+        var (q, k, v) = Inputs(405, l, s);
         var expected = Reference.Native(q, k, v, causal: causal);
         var actual = Chunked(q, k, v, causal: causal, keyChunk: keyChunk);
-        Assert.Equal(new long[] { 2, 3, 0, 5 }, actual.shape);
+        Assert.Equal(new long[] { 2, 3, l, 5 }, actual.shape);
         Reference.AssertClose(expected, actual);
-    }
-
-    [Theory]
-    [InlineData(false, 0)]
-    [InlineData(true, 0)]
-    [InlineData(false, 4)]
-    [InlineData(true, 4)]
-    public void ZeroLengthKeysGiveZerosAsNative(bool causal, int keyChunk)
-    {
-        using var scope = NewDisposeScope();
-        var (q, k, v) = Inputs(406, s: 0);
-        var expected = Reference.Native(q, k, v, causal: causal);
-        var actual = Chunked(q, k, v, causal: causal, keyChunk: keyChunk);
-        Reference.AssertClose(expected, actual);
-        Assert.Equal(0f, actual.abs().max().item<float>());
+        if (s == 0)
+        {
+            // No key to attend: zeros, as native gives.
+            Assert.Equal(0f, actual.abs().max().item<float>());
+        }
     }
 
     [Theory]
@@ -116,11 +107,9 @@ public class RobustnessTests
     public void ZeroHeadDimAsNative(int keyChunk)
     {
         using var scope = NewDisposeScope();
-        var g = Reference.Seeded(407);
-        var (q, k, v) = (Reference.Randn(g, 2, 3, 7, 0), Reference.Randn(g, 2, 3, 9, 0), Reference.Randn(g, 2, 3, 9, 5));
+        var (q, k, v) = AttentionInputs.Random(407, e: 0);
         Reference.AssertClose(Reference.Native(q, k, v), Chunked(q, k, v, keyChunk: keyChunk));
-        Reference.AssertClose(Reference.Native(q, k, v, scale: 0.5), ChunkedSdpa.Chunked(q, k, v, scale: 0.5,
-            options: new ChunkedAttentionOptions { ChunkSize = 3, KeyChunkSize = keyChunk }));
+        Reference.AssertClose(Reference.Native(q, k, v, scale: 0.5), Chunked(q, k, v, scale: 0.5, keyChunk: keyChunk));
     }
 
     [Fact]

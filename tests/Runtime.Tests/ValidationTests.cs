@@ -1,228 +1,177 @@
 using System;
-using ChunkedAttention.Runtime.Tests.Support;
+using System.Collections.Generic;
 using Xunit;
 using static TorchSharp.torch;
 
 namespace ChunkedAttention.Runtime.Tests;
 
-/// <summary>Every bad input throws before any work, naming the argument, the shapes or values, and the fix.</summary>
+/// <summary>
+/// Every bad input throws before any work, and its message is clear (issue 8): it names the argument, gives the
+/// expected and the actual shapes or values, and says what to change. One row per check of the runtime.
+/// </summary>
 public class ValidationTests
 {
     private static readonly ChunkedAttentionOptions Small = new() { ChunkSize = 2, Devices = AttentionDevices.All };
 
-    private static Tensor Q(params long[] shape) => randn(shape);
+    private static Tensor R(params long[] shape) => randn(shape);
 
-    private delegate Tensor Call(Tensor q, Tensor k, Tensor v, Tensor? mask, double p, bool causal, double? scale, bool gqa,
-        ChunkedAttentionOptions? options);
+    /// <summary>On another device than the CPU query: only CPU exists here, and a "meta" tensor costs no memory.</summary>
+    private static Tensor Meta(params long[] shape) => randn(shape, device: new Device(TorchSharp.DeviceType.META));
 
-    public static TheoryData<string> Entries() => new() { "Chunked", "Attention" };
-
-    private static Call Entry(string name) => name == "Chunked"
-        ? (q, k, v, m, p, c, s, g, o) => ChunkedSdpa.Chunked(q, k, v, m, p, c, s, g, o)
-        : (q, k, v, m, p, c, s, g, o) => ChunkedSdpa.Attention(q, k, v, m, p, c, s, g, o);
-
-    private static TException Throws<TException>(string entry, Tensor q, Tensor k, Tensor v, Tensor? mask = null,
-        double p = 0, bool causal = false, double? scale = null, bool gqa = false, ChunkedAttentionOptions? options = null)
-        where TException : Exception =>
-        Assert.Throws<TException>(() => Entry(entry)(q, k, v, mask, p, causal, scale, gqa, options ?? Small));
-
-    private static void AssertMentions(Exception e, params string[] parts)
+    /// <summary>
+    /// A bad call and what its exception must say: <paramref name="Argument"/> is the ParamName, and every one of
+    /// <paramref name="Mentions"/> (shapes or values, and the remedy) appears in the message.
+    /// </summary>
+    private sealed record BadCall(string Argument, Tensor Query, Tensor Key, Tensor Value, params string[] Mentions)
     {
-        foreach (var part in parts)
+        public Tensor? Mask { get; init; }
+        public double P { get; init; }
+        public double? Scale { get; init; }
+        public bool Gqa { get; init; }
+        public ChunkedAttentionOptions Options { get; init; } = Small;
+        public Type Exception { get; init; } = typeof(ArgumentException);
+    }
+
+    private static readonly Dictionary<string, Func<BadCall>> BadCalls = new()
+    {
+        ["query is null"] = () => new("query", null!, R(3, 4), R(3, 2), "query", "(N..., L, E)", "null", "Pass a query tensor")
+        {
+            Exception = typeof(ArgumentNullException),
+        },
+        ["key is null"] = () => new("key", R(2, 4), null!, R(3, 2), "key", "(N..., S, E)", "null", "Pass a key tensor")
+        {
+            Exception = typeof(ArgumentNullException),
+        },
+        ["value is null"] = () => new("value", R(2, 4), R(3, 4), null!, "value", "(N..., S, Ev)", "null", "Pass a value tensor")
+        {
+            Exception = typeof(ArgumentNullException),
+        },
+        ["query of rank 1"] = () => new("query", R(4), R(3, 4), R(3, 4), "query", "at least 2 dimensions", "[4]", "unsqueeze"),
+        ["key of rank 1"] = () => new("key", R(2, 4), R(4), R(3, 4), "key", "at least 2 dimensions", "(N..., S, E)", "[4]", "unsqueeze"),
+        ["value of rank 1"] = () => new("value", R(2, 4), R(3, 4), R(3), "value", "at least 2 dimensions", "[3]", "unsqueeze"),
+        ["query not floating"] = () => new("query", ones(new long[] { 2, 4 }, ScalarType.Int32), ones(new long[] { 3, 4 }, ScalarType.Int32),
+            ones(new long[] { 3, 2 }, ScalarType.Int32), "query", "floating-point", "Int32", "[2, 4]", "query.to(ScalarType.Float32)"),
+        ["key dtype differs"] = () => new("key", R(2, 4), R(3, 4).to(ScalarType.Float64), R(3, 2),
+            "same dtype", "query is Float32", "key is Float64", "[3, 4]", "Convert key to Float32"),
+        ["value dtype differs"] = () => new("value", R(2, 4), R(3, 4), R(3, 2).to(ScalarType.Float16),
+            "same dtype", "value is Float16", "[3, 2]", "Convert value to Float32"),
+        ["key on another device"] = () => new("key", R(2, 4), Meta(3, 4), R(3, 2),
+            "key", "query's device cpu", "meta", "[3, 4]", ".to(query.device)"),
+        ["value on another device"] = () => new("value", R(2, 4), R(3, 4), Meta(3, 2),
+            "value", "query's device cpu", "meta", "[3, 2]", ".to(query.device)"),
+        ["head dims differ"] = () => new("key", R(2, 3, 5, 4), R(2, 3, 6, 8), R(2, 3, 6, 2),
+            "E = 4", "E = 8", "[2, 3, 5, 4]", "[2, 3, 6, 8]", "Project key to the query's head dim"),
+        ["key and value lengths differ"] = () => new("value", R(2, 3, 5, 4), R(2, 3, 6, 4), R(2, 3, 7, 2),
+            "S = 6", "S = 7", "[2, 3, 7, 2]", "Pass the key and value of the same tokens"),
+        ["key leading dims do not broadcast"] = () => new("key", R(2, 3, 5, 4), R(3, 3, 6, 4), R(3, 3, 6, 2),
+            "[3, 3]", "[2, 3]", "[2, 3, 5, 4]", "[3, 3, 6, 4]", "broadcast", "Make each of key's leading dims", "equal to query's or 1"),
+        ["fewer key heads without gqa"] = () => new("key", R(2, 6, 5, 4), R(2, 2, 6, 4), R(2, 2, 6, 2),
+            "[2, 6, 5, 4]", "[2, 2, 6, 4]", "broadcast", "enable_gqa: true"),
+        ["value leading dims do not broadcast"] = () => new("value", R(2, 3, 5, 4), R(2, 3, 6, 4), R(4, 3, 6, 2),
+            "[4, 3]", "[2, 3]", "[4, 3, 6, 2]", "broadcast", "Make each of value's leading dims", "equal to those of query and key, or 1"),
+        ["gqa without a heads dim"] = () => new("query", R(5, 4), R(6, 4), R(6, 2),
+            "enable_gqa", "heads dim", "at least 3 dimensions", "[5, 4]", "enable_gqa: false") { Gqa = true },
+        ["key heads do not divide query heads under gqa"] = () => new("key", R(2, 6, 5, 4), R(2, 4, 6, 4), R(2, 4, 6, 2),
+            "multiple", "Hq = 6", "key has 4 heads", "[2, 4, 6, 4]", "key head count that divides 6") { Gqa = true },
+        ["value heads do not divide query heads under gqa"] = () => new("value", R(2, 6, 5, 4), R(2, 3, 6, 4), R(2, 4, 6, 2),
+            "multiple", "Hq = 6", "value has 4 heads", "[2, 4, 6, 2]", "value head count that divides 6") { Gqa = true },
+        ["mask of rank 1"] = () => new("attn_mask", R(2, 3, 5, 4), R(2, 3, 6, 4), R(2, 3, 6, 2),
+            "attn_mask", "at least 2 dimensions", "(L, S) = (5, 6)", "[6]", "Use shape (L, S), (1, S)", "[2, 3, 5, 6]") { Mask = zeros(6) },
+        ["mask of an integer dtype"] = () => new("attn_mask", R(2, 3, 5, 4), R(2, 3, 6, 4), R(2, 3, 6, 2),
+            "bool", "Float32", "but is Int32", "[5, 6]", "mask.to(ScalarType.Bool)") { Mask = ones(new long[] { 5, 6 }, ScalarType.Int32) },
+        ["mask of Float64 for a Float32 query"] = () => new("attn_mask", R(2, 3, 5, 4), R(2, 3, 6, 4), R(2, 3, 6, 2),
+            "query's dtype Float32", "but is Float64", "mask.to(Float32)") { Mask = zeros(new long[] { 5, 6 }, ScalarType.Float64) },
+        ["mask on another device"] = () => new("attn_mask", R(2, 4), R(3, 4), R(3, 2),
+            "attn_mask", "query's device cpu", "meta", "[2, 3]", ".to(query.device)") { Mask = Meta(2, 3).gt(0) },
+        ["mask heads do not broadcast"] = () => new("attn_mask", R(2, 3, 5, 4), R(2, 3, 6, 4), R(2, 3, 6, 2),
+            "[2, 4, 5, 6]", "[2, 3, 5, 6]", "broadcast", "Reshape the mask", "equals the scores' dim or is 1")
+        {
+            Mask = ones(new long[] { 2, 4, 5, 6 }, ScalarType.Bool),
+        },
+        ["mask keys do not broadcast"] = () => new("attn_mask", R(2, 3, 5, 4), R(2, 3, 6, 4), R(2, 3, 6, 2),
+            "[5, 7]", "[2, 3, 5, 6]", "Reshape the mask", "(L, S) = (5, 6)") { Mask = zeros(5, 7) },
+        ["mask of more dims than the scores"] = () => new("attn_mask", R(2, 3, 5, 4), R(2, 3, 6, 4), R(2, 3, 6, 2),
+            "[1, 2, 3, 5, 6]", "[2, 3, 5, 6]", "no more dims than the scores") { Mask = zeros(new long[] { 1, 2, 3, 5, 6 }) },
+        ["p below 0"] = () => DropoutOf(-0.1, "but is -0.1"),
+        ["p of 1"] = () => DropoutOf(1.0, "but is 1."),
+        ["p of NaN"] = () => DropoutOf(double.NaN, "but is NaN"),
+        ["scale infinite"] = () => new("scale", R(2, 4), R(3, 4), R(3, 2),
+            "scale must be a finite number", "but is Infinity", "Pass null for the default 1/sqrt(E)")
+        {
+            Scale = double.PositiveInfinity,
+            Exception = typeof(ArgumentOutOfRangeException),
+        },
+        ["ChunkSize 0"] = () => OptionsOf(new() { ChunkSize = 0 }, "options.ChunkSize must be > 0", "but is 0", "positive value such as 1024"),
+        ["ChunkSize negative"] = () => OptionsOf(new() { ChunkSize = -5 }, "options.ChunkSize must be > 0", "but is -5", "positive value"),
+        ["KeyChunkSize negative"] = () => OptionsOf(new() { KeyChunkSize = -1 }, "options.KeyChunkSize must be >= 0", "but is -1", "Use 0, or a positive block size"),
+        ["MaxScoreElements negative"] = () => OptionsOf(new() { MaxScoreElements = -3 }, "options.MaxScoreElements must be >= 0", "but is -3", "Use 0, or a positive cap"),
+    };
+
+    private static BadCall DropoutOf(double p, string actual) =>
+        new("p", R(2, 4), R(3, 4), R(3, 2), "p (dropout probability) must be in [0, 1)", actual, "Use 0 for no dropout")
+        {
+            P = p,
+            Exception = typeof(ArgumentOutOfRangeException),
+        };
+
+    private static BadCall OptionsOf(ChunkedAttentionOptions options, params string[] mentions) =>
+        new("options", R(2, 4), R(3, 4), R(3, 2), mentions)
+        {
+            Options = options,
+            Exception = typeof(ArgumentOutOfRangeException),
+        };
+
+    public static TheoryData<string, string> Cases()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var name in BadCalls.Keys)
+        {
+            data.Add("Chunked", name);
+            data.Add("Attention", name);
+        }
+
+        return data;
+    }
+
+    private static Tensor Call(string entry, BadCall bad) => entry == "Chunked"
+        ? ChunkedSdpa.Chunked(bad.Query, bad.Key, bad.Value, bad.Mask, bad.P, false, bad.Scale, bad.Gqa, bad.Options)
+        : ChunkedSdpa.Attention(bad.Query, bad.Key, bad.Value, bad.Mask, bad.P, false, bad.Scale, bad.Gqa, bad.Options);
+
+    private static void AssertClear(Exception e, string argument, IEnumerable<string> mentions)
+    {
+        Assert.Equal(argument, Assert.IsAssignableFrom<ArgumentException>(e).ParamName);
+        foreach (var part in mentions)
         {
             Assert.Contains(part, e.Message, StringComparison.Ordinal);
         }
     }
 
     [Theory]
-    [MemberData(nameof(Entries))]
-    public void RankBelowTwo(string entry)
+    [MemberData(nameof(Cases))]
+    public void BadInputThrowsAClearMessageBeforeAnyWork(string entry, string badCall)
     {
-        var e = Throws<ArgumentException>(entry, Q(4), Q(3, 4), Q(3, 4));
-        Assert.Equal("query", e.ParamName);
-        AssertMentions(e, "query", "at least 2 dimensions", "[4]");
+        using var scope = NewDisposeScope();
+        var bad = BadCalls[badCall]();
+        var liveBefore = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
 
-        e = Throws<ArgumentException>(entry, Q(2, 4), Q(4), Q(3, 4));
-        Assert.Equal("key", e.ParamName);
-        e = Throws<ArgumentException>(entry, Q(2, 4), Q(3, 4), Q(3));
-        Assert.Equal("value", e.ParamName);
+        var e = Assert.Throws(bad.Exception, () => Call(entry, bad));
+
+        AssertClear(e, bad.Argument, bad.Mentions);
+        Assert.Equal(liveBefore, TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
     }
+
+    public static TheoryData<string> PlanChecks() => new()
+    {
+        "query is null", "key is null", "query of rank 1", "key of rank 1", "ChunkSize 0", "KeyChunkSize negative", "MaxScoreElements negative",
+    };
 
     [Theory]
-    [MemberData(nameof(Entries))]
-    public void LeadingDimsThatDoNotBroadcast(string entry)
+    [MemberData(nameof(PlanChecks))]
+    public void PlanAndShouldChunkCheckQueryKeyAndOptionsAlike(string badCall)
     {
-        var e = Throws<ArgumentException>(entry, Q(2, 3, 5, 4), Q(3, 3, 6, 4), Q(3, 3, 6, 2));
-        Assert.Equal("key", e.ParamName);
-        AssertMentions(e, "[2, 3, 5, 4]", "[3, 3, 6, 4]", "broadcast");
-
-        e = Throws<ArgumentException>(entry, Q(2, 3, 5, 4), Q(2, 3, 6, 4), Q(4, 3, 6, 2));
-        Assert.Equal("value", e.ParamName);
-        AssertMentions(e, "[4, 3, 6, 2]");
-    }
-
-    [Theory]
-    [MemberData(nameof(Entries))]
-    public void HeadDimOfQueryAndKeyDiffer(string entry)
-    {
-        var e = Throws<ArgumentException>(entry, Q(2, 3, 5, 4), Q(2, 3, 6, 8), Q(2, 3, 6, 2));
-        Assert.Equal("key", e.ParamName);
-        AssertMentions(e, "E = 4", "E = 8", "[2, 3, 5, 4]", "[2, 3, 6, 8]");
-    }
-
-    [Theory]
-    [MemberData(nameof(Entries))]
-    public void KeyAndValueLengthsDiffer(string entry)
-    {
-        var e = Throws<ArgumentException>(entry, Q(2, 3, 5, 4), Q(2, 3, 6, 4), Q(2, 3, 7, 2));
-        Assert.Equal("value", e.ParamName);
-        AssertMentions(e, "S = 6", "S = 7", "[2, 3, 7, 2]");
-    }
-
-    [Theory]
-    [MemberData(nameof(Entries))]
-    public void MaskThatDoesNotBroadcast(string entry)
-    {
-        var (q, k, v) = (Q(2, 3, 5, 4), Q(2, 3, 6, 4), Q(2, 3, 6, 2));
-        var e = Throws<ArgumentException>(entry, q, k, v, ones(new long[] { 2, 4, 5, 6 }, ScalarType.Bool));
-        Assert.Equal("attn_mask", e.ParamName);
-        AssertMentions(e, "[2, 4, 5, 6]", "[2, 3, 5, 6]", "broadcast");
-
-        e = Throws<ArgumentException>(entry, q, k, v, zeros(5, 7));
-        AssertMentions(e, "[5, 7]", "[2, 3, 5, 6]");
-        e = Throws<ArgumentException>(entry, q, k, v, zeros(new long[] { 1, 2, 3, 5, 6 }));
-        AssertMentions(e, "[1, 2, 3, 5, 6]", "more dims");
-        e = Throws<ArgumentException>(entry, q, k, v, zeros(6));
-        Assert.Equal("attn_mask", e.ParamName);
-        AssertMentions(e, "at least 2 dimensions", "[6]");
-    }
-
-    [Theory]
-    [MemberData(nameof(Entries))]
-    public void MaskDtypeOrDeviceNativeRejects(string entry)
-    {
-        var (q, k, v) = (Q(2, 3, 5, 4), Q(2, 3, 6, 4), Q(2, 3, 6, 2));
-        var e = Throws<ArgumentException>(entry, q, k, v, ones(new long[] { 5, 6 }, ScalarType.Int32));
-        Assert.Equal("attn_mask", e.ParamName);
-        AssertMentions(e, "Int32", "Bool");
-        e = Throws<ArgumentException>(entry, q, k, v, zeros(new long[] { 5, 6 }, ScalarType.Float64));
-        AssertMentions(e, "Float64");
-    }
-
-    [Theory]
-    [MemberData(nameof(Entries))]
-    public void HeadsNotAMultipleUnderGqa(string entry)
-    {
-        var e = Throws<ArgumentException>(entry, Q(2, 6, 5, 4), Q(2, 4, 6, 4), Q(2, 4, 6, 2), gqa: true);
-        Assert.Equal("key", e.ParamName);
-        AssertMentions(e, "Hq = 6", "4 heads", "multiple");
-
-        e = Throws<ArgumentException>(entry, Q(2, 6, 5, 4), Q(2, 3, 6, 4), Q(2, 4, 6, 2), gqa: true);
-        Assert.Equal("value", e.ParamName);
-
-        e = Throws<ArgumentException>(entry, Q(5, 4), Q(6, 4), Q(6, 2), gqa: true);
-        AssertMentions(e, "heads dim", "enable_gqa");
-    }
-
-    [Theory]
-    [MemberData(nameof(Entries))]
-    public void HeadsDifferWithoutGqa(string entry)
-    {
-        var e = Throws<ArgumentException>(entry, Q(2, 6, 5, 4), Q(2, 2, 6, 4), Q(2, 2, 6, 2));
-        Assert.Equal("key", e.ParamName);
-        AssertMentions(e, "[2, 6, 5, 4]", "[2, 2, 6, 4]", "enable_gqa: true");
-    }
-
-    [Theory]
-    [InlineData("Chunked", -0.1)]
-    [InlineData("Chunked", 1.0)]
-    [InlineData("Attention", 1.5)]
-    [InlineData("Attention", double.NaN)]
-    public void DropoutOutsideZeroOne(string entry, double p)
-    {
-        var e = Throws<ArgumentOutOfRangeException>(entry, Q(2, 4), Q(3, 4), Q(3, 2), p: p);
-        Assert.Equal("p", e.ParamName);
-        AssertMentions(e, "[0, 1)");
-    }
-
-    [Theory]
-    [MemberData(nameof(Entries))]
-    public void ScaleNotFinite(string entry)
-    {
-        var e = Throws<ArgumentOutOfRangeException>(entry, Q(2, 4), Q(3, 4), Q(3, 2), scale: double.PositiveInfinity);
-        Assert.Equal("scale", e.ParamName);
-    }
-
-    [Theory]
-    [InlineData(0, 0, 0, "ChunkSize", "0")]
-    [InlineData(-5, 0, 0, "ChunkSize", "-5")]
-    [InlineData(4, -1, 0, "KeyChunkSize", "-1")]
-    [InlineData(4, 0, -3, "MaxScoreElements", "-3")]
-    public void InvalidOptions(int chunk, int keyChunk, long cap, string setting, string value)
-    {
-        var options = new ChunkedAttentionOptions { ChunkSize = chunk, KeyChunkSize = keyChunk, MaxScoreElements = cap };
-        var (q, k, v) = (Q(2, 4), Q(3, 4), Q(3, 2));
-        foreach (var entry in new[] { "Chunked", "Attention" })
-        {
-            var e = Throws<ArgumentOutOfRangeException>(entry, q, k, v, options: options);
-            Assert.Equal("options", e.ParamName);
-            AssertMentions(e, "options." + setting, value);
-        }
-
-        Assert.Throws<ArgumentOutOfRangeException>(() => ChunkedSdpa.Plan(q, k, options));
-        Assert.Throws<ArgumentOutOfRangeException>(() => ChunkedSdpa.ShouldChunk(q, k, options));
-    }
-
-    [Theory]
-    [MemberData(nameof(Entries))]
-    public void NonFloatingQuery(string entry)
-    {
-        var q = ones(new long[] { 2, 4 }, ScalarType.Int32);
-        var e = Throws<ArgumentException>(entry, q, q, q);
-        Assert.Equal("query", e.ParamName);
-        AssertMentions(e, "floating-point", "Int32", "[2, 4]");
-    }
-
-    [Theory]
-    [MemberData(nameof(Entries))]
-    public void DtypesDiffer(string entry)
-    {
-        var e = Throws<ArgumentException>(entry, Q(2, 4), Q(3, 4).to(ScalarType.Float64), Q(3, 2));
-        Assert.Equal("key", e.ParamName);
-        AssertMentions(e, "Float32", "Float64", "same dtype");
-        e = Throws<ArgumentException>(entry, Q(2, 4), Q(3, 4), Q(3, 2).to(ScalarType.Float16));
-        Assert.Equal("value", e.ParamName);
-    }
-
-    [Theory]
-    [MemberData(nameof(Entries))]
-    public void TensorsOnDifferentDevices(string entry)
-    {
-        // Only CPU exists here; a "meta" tensor is on another device and costs no memory.
-        var meta = randn(new long[] { 3, 4 }, device: new Device(TorchSharp.DeviceType.META));
-        var e = Throws<ArgumentException>(entry, Q(2, 4), meta, Q(3, 2));
-        Assert.Equal("key", e.ParamName);
-        AssertMentions(e, "device", "cpu", "meta");
-        e = Throws<ArgumentException>(entry, Q(2, 4), Q(3, 4), Q(3, 2), randn(new long[] { 2, 3 }, device: new Device(TorchSharp.DeviceType.META)).gt(0));
-        Assert.Equal("attn_mask", e.ParamName);
-    }
-
-    [Fact]
-    public void ChecksHappenBeforeAnyWork()
-    {
-        // A bad p with otherwise valid inputs: nothing is computed, no tensor is left behind.
-        var (q, k, v) = (Q(2, 4), Q(3, 4), Q(3, 2));
-        var before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        Assert.Throws<ArgumentOutOfRangeException>(() => ChunkedSdpa.Chunked(q, k, v, p: 2, options: Small));
-        Assert.Equal(before, TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
-    }
-
-    [Fact]
-    public void PlanAndShouldChunkRejectLowRank()
-    {
-        var e = Assert.Throws<ArgumentException>(() => ChunkedSdpa.Plan(Q(4), Q(3, 4)));
-        Assert.Equal("query", e.ParamName);
-        e = Assert.Throws<ArgumentException>(() => ChunkedSdpa.ShouldChunk(Q(2, 4), Q(4)));
-        Assert.Equal("key", e.ParamName);
+        using var scope = NewDisposeScope();
+        var bad = BadCalls[badCall]();
+        AssertClear(Assert.Throws(bad.Exception, () => ChunkedSdpa.Plan(bad.Query, bad.Key, bad.Options)), bad.Argument, bad.Mentions);
+        AssertClear(Assert.Throws(bad.Exception, () => ChunkedSdpa.ShouldChunk(bad.Query, bad.Key, bad.Options)), bad.Argument, bad.Mentions);
     }
 }

@@ -69,6 +69,6 @@ internal readonly record struct EnvironmentOverrides(ChunkingMode Mode, long? Ch
         }
 
         throw new InvalidOperationException(
-            $"Environment variable {ChunkSizeVariable} has the invalid value '{raw}'. Use a positive integer (query rows per chunk, e.g. 512), or unset it.");
+            $"Environment variable {ChunkSizeVariable} has the invalid value '{raw}'. Use a positive integer up to {long.MaxValue.ToString(CultureInfo.InvariantCulture)} (query rows per chunk, e.g. 512), or unset it.");
     }
 }

@@ -6,64 +6,31 @@ namespace ChunkedAttention.Validation;
 /// One validated attention call: the caller's tensors plus every size the planner and kernels need.
 /// Built only by <see cref="AttentionValidator"/>, so a kernel never sees inconsistent inputs.
 /// </summary>
-internal sealed class AttentionProblem
+/// <param name="Query">(N..., Hq, L, E).</param>
+/// <param name="Key">(N..., Hkv, S, E).</param>
+/// <param name="Value">(N..., Hkv, S, Ev).</param>
+/// <param name="Mask">The caller's mask, unsliced: bool (true = may attend) or floating (added to the scores).</param>
+/// <param name="Dropout">Dropout probability in [0, 1).</param>
+/// <param name="IsCausal">Top-left causal band on top of <paramref name="Mask"/>.</param>
+/// <param name="Scale">The factor applied to q·k: the caller's scale, or 1/sqrt(E).</param>
+/// <param name="ScaleIsDefault">True when <paramref name="Scale"/> is the 1/sqrt(E) native SDPA applies by itself.</param>
+/// <param name="KeyRepeats">How often each key head is repeated (interleaved) for grouped-query attention; 1 = none.</param>
+/// <param name="ValueRepeats">How often each value head is repeated (interleaved) for grouped-query attention; 1 = none.</param>
+/// <param name="OutputShape">The result's shape: the broadcast leading dims, then (L, Ev).</param>
+/// <param name="ScoreBatch">Product of the leading dims (batch x heads) of the q·kᵀ scores, so one row of keys
+/// holds ScoreBatch*S elements.</param>
+internal sealed record AttentionProblem(Tensor Query, Tensor Key, Tensor Value, Tensor? Mask, double Dropout,
+    bool IsCausal, double Scale, bool ScaleIsDefault, long KeyRepeats, long ValueRepeats, long[] OutputShape,
+    long ScoreBatch)
 {
-    internal AttentionProblem(Tensor query, Tensor key, Tensor value, Tensor? mask, double dropout, bool isCausal,
-        double scale, bool scaleIsDefault, long keyRepeats, long valueRepeats, long[] outputShape, long scoreBatch)
-    {
-        Query = query;
-        Key = key;
-        Value = value;
-        Mask = mask;
-        Dropout = dropout;
-        IsCausal = isCausal;
-        Scale = scale;
-        ScaleIsDefault = scaleIsDefault;
-        KeyRepeats = keyRepeats;
-        ValueRepeats = valueRepeats;
-        OutputShape = outputShape;
-        ScoreBatch = scoreBatch;
-        QueryLength = query.size(-2);
-        KeyLength = key.size(-2);
-        HeadDim = query.size(-1);
-    }
-
-    public Tensor Query { get; }
-    public Tensor Key { get; }
-    public Tensor Value { get; }
-
-    /// <summary>The caller's mask, unsliced: bool (true = may attend) or floating (added to the scores).</summary>
-    public Tensor? Mask { get; }
-
-    public double Dropout { get; }
-    public bool IsCausal { get; }
-
-    /// <summary>The factor applied to q·k: the caller's scale, or 1/sqrt(E).</summary>
-    public double Scale { get; }
-
-    /// <summary>True when <see cref="Scale"/> is the 1/sqrt(E) native SDPA applies by itself.</summary>
-    public bool ScaleIsDefault { get; }
-
-    /// <summary>How often each key head is repeated (interleaved) for grouped-query attention; 1 = none.</summary>
-    public long KeyRepeats { get; }
-
-    /// <summary>How often each value head is repeated (interleaved) for grouped-query attention; 1 = none.</summary>
-    public long ValueRepeats { get; }
-
-    /// <summary>The result's shape: the broadcast leading dims, then (L, Ev).</summary>
-    public long[] OutputShape { get; }
-
-    /// <summary>Product of the leading dims (batch x heads) of the q·kᵀ scores, so one row of keys holds ScoreBatch*S elements.</summary>
-    public long ScoreBatch { get; }
-
     /// <summary>L.</summary>
-    public long QueryLength { get; }
+    public long QueryLength { get; } = Query.size(-2);
 
     /// <summary>S.</summary>
-    public long KeyLength { get; }
+    public long KeyLength { get; } = Key.size(-2);
 
     /// <summary>E.</summary>
-    public long HeadDim { get; }
+    public long HeadDim { get; } = Query.size(-1);
 
     public ScalarType DType => Query.dtype;
 

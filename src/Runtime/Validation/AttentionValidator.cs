@@ -11,21 +11,20 @@ namespace ChunkedAttention.Validation;
 /// </summary>
 internal static class AttentionValidator
 {
+    private const string QueryLayout = "(N..., L, E)";
+    private const string KeyLayout = "(N..., S, E)";
+    private const string ValueLayout = "(N..., S, Ev)";
+
     public static AttentionProblem Validate(Tensor query, Tensor key, Tensor value, Tensor? attnMask,
         double p, bool isCausal, double? scale, bool enableGqa)
     {
-        ArgumentNullException.ThrowIfNull(query);
-        ArgumentNullException.ThrowIfNull(key);
-        ArgumentNullException.ThrowIfNull(value);
+        ValidateQueryKey(query, key);
+        CheckTensor(value, nameof(value), ValueLayout);
 
         var qs = query.shape;
         var ks = key.shape;
         var vs = value.shape;
         string Shapes3() => $"query {Shapes.Format(qs)}, key {Shapes.Format(ks)}, value {Shapes.Format(vs)}";
-
-        CheckRank(query, nameof(query), "(N..., L, E)");
-        CheckRank(key, nameof(key), "(N..., S, E)");
-        CheckRank(value, nameof(value), "(N..., S, Ev)");
 
         if (!IsFloating(query.dtype))
         {
@@ -81,12 +80,12 @@ internal static class AttentionValidator
         var queryLeading = Shapes.Leading(qs);
         var scoreLeading = Shapes.Broadcast(queryLeading, keyLeading) ?? throw new ArgumentException(
             $"key's leading dims {Shapes.Format(Shapes.Leading(ks))} do not broadcast with query's {Shapes.Format(queryLeading)} ({Shapes3()}). " +
-            "Each leading dim (batch..., heads) must be equal or 1, as native SDPA requires" +
+            "Make each of key's leading dims (batch..., heads) equal to query's or 1, as native SDPA requires" +
             (enableGqa ? "." : "; for fewer key/value heads than query heads pass enable_gqa: true."),
             nameof(key));
         var outputLeading = Shapes.Broadcast(scoreLeading, valueLeading) ?? throw new ArgumentException(
             $"value's leading dims {Shapes.Format(Shapes.Leading(vs))} do not broadcast with query's and key's {Shapes.Format(scoreLeading)} ({Shapes3()}). " +
-            "Each leading dim (batch..., heads) must be equal or 1, as native SDPA requires.",
+            "Make each of value's leading dims (batch..., heads) equal to those of query and key, or 1, as native SDPA requires.",
             nameof(value));
 
         var queryLength = qs[^2];
@@ -115,24 +114,30 @@ internal static class AttentionValidator
         outputShape[^2] = queryLength;
         outputShape[^1] = vs[^1];
 
-        return new AttentionProblem(query, key, value, attnMask, p, isCausal,
-            scale ?? defaultScale, scale is null, keyRepeats, valueRepeats, outputShape, Shapes.Product(scoreLeading));
+        return new AttentionProblem(query, key, value, attnMask, Dropout: p, IsCausal: isCausal,
+            Scale: scale ?? defaultScale, ScaleIsDefault: scale is null, KeyRepeats: keyRepeats, ValueRepeats: valueRepeats,
+            OutputShape: outputShape, ScoreBatch: Shapes.Product(scoreLeading));
     }
 
     /// <summary>The query and key checks <see cref="ChunkedSdpa.Plan"/> and <see cref="ChunkedSdpa.ShouldChunk"/> need.</summary>
     public static void ValidateQueryKey(Tensor query, Tensor key)
     {
-        ArgumentNullException.ThrowIfNull(query);
-        ArgumentNullException.ThrowIfNull(key);
-        CheckRank(query, nameof(query), "(N..., L, E)");
-        CheckRank(key, nameof(key), "(N..., S, E)");
+        CheckTensor(query, nameof(query), QueryLayout);
+        CheckTensor(key, nameof(key), KeyLayout);
     }
 
     public static bool IsFloating(ScalarType t) =>
         t is ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64;
 
-    private static void CheckRank(Tensor t, string name, string layout)
+    /// <summary>Present and at least (L, E): every other check reads the last two dims.</summary>
+    private static void CheckTensor(Tensor? t, string name, string layout)
     {
+        if (t is null)
+        {
+            throw new ArgumentNullException(name,
+                $"{name} must be a tensor of shape {layout} but is null. Pass a {name} tensor; only attn_mask may be null.");
+        }
+
         if (t.dim() < 2)
         {
             throw new ArgumentException(
@@ -203,7 +208,7 @@ internal static class AttentionValidator
         {
             throw new ArgumentException(
                 $"attn_mask of shape {Shapes.Format(ms)} does not broadcast to the scores' shape (N..., Hq, L, S) = {Shapes.Format(target)} ({shapes()}). " +
-                "Each mask dim, aligned from the right, must equal the scores' dim or be 1, and the mask may not have more dims than the scores.",
+                $"Reshape the mask so that each dim, aligned from the right, equals the scores' dim or is 1, with no more dims than the scores: e.g. (L, S) = ({queryLength}, {keyLength}), (N, 1, L, S) or (N, 1, 1, S).",
                 name);
         }
     }

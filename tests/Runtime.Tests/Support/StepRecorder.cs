@@ -1,10 +1,14 @@
 using System.Collections.Concurrent;
 using System.Linq;
 using ChunkedAttention.Kernels;
+using static TorchSharp.torch;
 
 namespace ChunkedAttention.Runtime.Tests.Support;
 
-/// <summary>Counts the kernel steps of a call through the internal <see cref="KernelHooks"/> seam.</summary>
+/// <summary>
+/// Counts the kernel steps of calls made through the internal <see cref="KernelHooks"/> seam, optionally with a
+/// stand-in native SDPA and a private failure cache.
+/// </summary>
 internal sealed class StepRecorder
 {
     private readonly ConcurrentQueue<AttentionStep> _steps = new();
@@ -21,9 +25,21 @@ internal sealed class StepRecorder
 
     public KernelHooks Hooks { get; }
 
+    public NativeFailureCache FailureCache => Hooks.FailureCache;
+
     public AttentionStep[] Steps => _steps.ToArray();
 
     public int Count => _steps.Count;
 
     public long LargestScoreBlock => _steps.IsEmpty ? 0 : _steps.Max(s => s.ScoreElements);
+
+    /// <summary><see cref="ChunkedSdpa.Attention"/> (the guard) through these hooks.</summary>
+    public Tensor Attention(Tensor q, Tensor k, Tensor v, ChunkedAttentionOptions options, Tensor? mask = null,
+        bool causal = false, double? scale = null, bool gqa = false) =>
+        ChunkedSdpa.RunAttention(q, k, v, mask, 0, causal, scale, gqa, options, Hooks);
+
+    /// <summary><see cref="ChunkedSdpa.Chunked"/> (always chunked) through these hooks.</summary>
+    public Tensor Chunked(Tensor q, Tensor k, Tensor v, ChunkedAttentionOptions options, Tensor? mask = null,
+        bool causal = false, double? scale = null, bool gqa = false) =>
+        ChunkedSdpa.RunChunked(q, k, v, mask, 0, causal, scale, gqa, options, Hooks);
 }
