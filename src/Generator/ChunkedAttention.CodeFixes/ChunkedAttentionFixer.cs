@@ -6,6 +6,8 @@ using System.Threading.Tasks;
 using ChunkedAttention.Generator;
 using ChunkedAttention.Generator.Analysis;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeActions;
+using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Editing;
@@ -70,6 +72,15 @@ internal static class ChunkedAttentionFixer
     /// <summary>Finds the type declaration an SDPA002 diagnostic points at.</summary>
     public static TypeDeclarationSyntax? FindDeclaration(SyntaxNode root, TextSpan span) =>
         root.FindToken(span.Start).Parent?.FirstAncestorOrSelf<TypeDeclarationSyntax>();
+
+    /// <summary>Offers the fix of <paramref name="diagnostic"/> alone (Fix All goes through <see cref="ChunkedAttentionFixAllProvider"/>).</summary>
+    public static void RegisterFix(CodeFixContext context, Diagnostic diagnostic, string title, string equivalenceKey)
+    {
+        var solution = context.Document.Project.Solution;
+        context.RegisterCodeFix(
+            CodeAction.Create(title, cancellationToken => FixAsync(solution, new[] { diagnostic }, cancellationToken), equivalenceKey),
+            diagnostic);
+    }
 
     /// <summary>Applies the fixes for <paramref name="diagnostics"/> (any mix of IDs and documents) in one pass.</summary>
     public static async Task<Solution> FixAsync(Solution solution, IEnumerable<Diagnostic> diagnostics, CancellationToken cancellationToken)

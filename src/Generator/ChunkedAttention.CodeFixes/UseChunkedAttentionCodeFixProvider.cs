@@ -3,7 +3,6 @@ using System.Composition;
 using System.Threading.Tasks;
 using ChunkedAttention.Generator.Analysis;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 
 namespace ChunkedAttention.CodeFixes;
@@ -50,13 +49,7 @@ public sealed class UseChunkedAttentionCodeFixProvider : CodeFixProvider
                 continue;
             }
 
-            var solution = context.Document.Project.Solution;
-            context.RegisterCodeFix(
-                CodeAction.Create(
-                    Title,
-                    cancellationToken => ChunkedAttentionFixer.FixAsync(solution, new[] { diagnostic }, cancellationToken),
-                    EquivalenceKey),
-                diagnostic);
+            ChunkedAttentionFixer.RegisterFix(context, diagnostic, Title, EquivalenceKey);
         }
     }
 }

@@ -21,6 +21,9 @@ internal static class WellKnownNames
     /// <summary>The TorchSharp method every diagnostic is about.</summary>
     public const string ScaledDotProductAttention = "scaled_dot_product_attention";
 
+    /// <summary>The tool name in the <c>[GeneratedCode]</c> attribute of everything the generator emits.</summary>
+    public const string GeneratorToolName = "ChunkedAttention.Generator";
+
     /// <summary>The method the generator adds to each marked type.</summary>
     public const string GeneratedMethodName = "ChunkedScaledDotProductAttention";
 

@@ -90,12 +90,7 @@ public class ChunkedAttentionAttributeAnalyzerTests
     [InlineData("Devices = 0")]
     public async Task Invalid_named_setting_is_reported_on_the_argument(string argument)
     {
-        await Verify.VerifyAsync($$"""
-            using ChunkedAttention;
-
-            [ChunkedAttention({|SDPA003:{{argument}}|})]
-            partial class SelfAttention { }
-            """);
+        await VerifyMarkedTypeAsync($"({{|SDPA003:{argument}|}})");
     }
 
     [Theory]
@@ -105,15 +100,7 @@ public class ChunkedAttentionAttributeAnalyzerTests
     [InlineData("Size")]
     public async Task Invalid_positional_chunk_size_is_reported(string argument)
     {
-        await Verify.VerifyAsync($$"""
-            using ChunkedAttention;
-
-            [ChunkedAttention({|SDPA003:{{argument}}|}, Devices = AttentionDevices.All)]
-            partial class SelfAttention
-            {
-                private const int Size = 0;
-            }
-            """);
+        await VerifyMarkedTypeAsync($"({{|SDPA003:{argument}|}}, Devices = AttentionDevices.All)");
     }
 
     [Fact]
@@ -142,13 +129,19 @@ public class ChunkedAttentionAttributeAnalyzerTests
     [InlineData("(KeyChunkSize = 128, MaxScoreElements = 1L << 30, Devices = AttentionDevices.Cpu | AttentionDevices.Cuda)")]
     public async Task Valid_settings_are_silent(string arguments)
     {
-        await Verify.VerifyAsync($$"""
-            using ChunkedAttention;
-
-            [ChunkedAttention{{arguments}}]
-            partial struct SelfAttention { }
-            """);
+        await VerifyMarkedTypeAsync(arguments);
     }
+
+    /// <summary>One partial type marked <c>[ChunkedAttention</c><paramref name="arguments"/><c>]</c>, with a constant <c>Size = 0</c> to pass.</summary>
+    private static Task VerifyMarkedTypeAsync(string arguments) => Verify.VerifyAsync($$"""
+        using ChunkedAttention;
+
+        [ChunkedAttention{{arguments}}]
+        partial class SelfAttention
+        {
+            private const int Size = 0;
+        }
+        """);
 
     // ---- SDPA006 ----
 

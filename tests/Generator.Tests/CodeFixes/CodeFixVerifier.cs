@@ -48,6 +48,14 @@ internal sealed class CodeFixTest<TCodeFix> : CSharpCodeFixTest<SdpaCallAnalyzer
         return this;
     }
 
+    /// <summary>Adds a file to the test's project: its source, and what the fix makes of it.</summary>
+    public CodeFixTest<TCodeFix> WithFile(string path, string source, string fixedSource)
+    {
+        TestState.Sources.Add((path, source));
+        FixedState.Sources.Add((path, fixedSource));
+        return this;
+    }
+
     protected override IEnumerable<DiagnosticAnalyzer> GetDiagnosticAnalyzers() =>
         new DiagnosticAnalyzer[] { new SdpaCallAnalyzer(), new ChunkedAttentionAttributeAnalyzer() };
 

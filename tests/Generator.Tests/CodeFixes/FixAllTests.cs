@@ -117,20 +117,16 @@ public class FixAllTests
     [Fact]
     public async Task Several_types_and_files_in_one_project()
     {
-        var test = new Test();
-        test.TestState.Sources.Add(("/0/A.cs", FileA));
-        test.TestState.Sources.Add(("/0/B.cs", FileB));
-        test.FixedState.Sources.Add(("/0/A.cs", FixedA));
-        test.FixedState.Sources.Add(("/0/B.cs", FixedB));
-        await test.RunAsync();
+        await new Test()
+            .WithFile("/0/A.cs", FileA, FixedA)
+            .WithFile("/0/B.cs", FileB, FixedB)
+            .RunAsync();
     }
 
     [Fact]
     public async Task Two_projects_in_one_solution()
     {
-        var test = new Test();
-        test.TestState.Sources.Add(("/0/A.cs", FileA));
-        test.FixedState.Sources.Add(("/0/A.cs", FixedA));
+        var test = new Test().WithFile("/0/A.cs", FileA, FixedA);
 
         var second = test.TestState.AdditionalProjects["Second"];
         second.Sources.Add(("/1/B.cs", FileB.Replace("partial class SplitAttention", "partial class SplitAttention2")));

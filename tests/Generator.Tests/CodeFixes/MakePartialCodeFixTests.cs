@@ -91,8 +91,8 @@ public class MakePartialCodeFixTests
     [Fact]
     public async Task Fix_all_across_files_makes_every_reported_type_partial_once()
     {
-        var test = new Test();
-        test.TestState.Sources.Add(("/0/A.cs", """
+        await new Test()
+            .WithFile("/0/A.cs", """
             using ChunkedAttention;
 
             class {|SDPA002:Outer|}
@@ -100,14 +100,7 @@ public class MakePartialCodeFixTests
                 [ChunkedAttention] class {|SDPA002:A|} { }
                 [ChunkedAttention] class {|SDPA002:B|} { }
             }
-            """));
-        test.TestState.Sources.Add(("/0/B.cs", """
-            using ChunkedAttention;
-
-            [ChunkedAttention(KeyChunkSize = 64)]
-            struct {|SDPA002:C|} { }
-            """));
-        test.FixedState.Sources.Add(("/0/A.cs", """
+            """, """
             using ChunkedAttention;
 
             partial class Outer
@@ -115,13 +108,18 @@ public class MakePartialCodeFixTests
                 [ChunkedAttention] partial class A { }
                 [ChunkedAttention] partial class B { }
             }
-            """));
-        test.FixedState.Sources.Add(("/0/B.cs", """
+            """)
+            .WithFile("/0/B.cs", """
+            using ChunkedAttention;
+
+            [ChunkedAttention(KeyChunkSize = 64)]
+            struct {|SDPA002:C|} { }
+            """, """
             using ChunkedAttention;
 
             [ChunkedAttention(KeyChunkSize = 64)]
             partial struct C { }
-            """));
-        await test.RunAsync();
+            """)
+            .RunAsync();
     }
 }

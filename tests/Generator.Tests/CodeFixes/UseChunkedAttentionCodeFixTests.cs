@@ -290,24 +290,15 @@ public class UseChunkedAttentionCodeFixTests
     [Fact]
     public async Task Partial_type_split_across_two_files_gets_one_attribute()
     {
-        var test = new Test();
-        test.TestState.Sources.Add(("/0/A.cs", """
+        await new Test()
+            .WithFile("/0/A.cs", """
             using static TorchSharp.torch;
 
             partial class SelfAttention
             {
                 Tensor A(Tensor q) => nn.functional.{|SDPA001:scaled_dot_product_attention|}(q, q, q);
             }
-            """));
-        test.TestState.Sources.Add(("/0/B.cs", """
-            using static TorchSharp.torch;
-
-            partial class SelfAttention
-            {
-                Tensor B(Tensor q) => nn.functional.{|SDPA001:scaled_dot_product_attention|}(q, q, q);
-            }
-            """));
-        test.FixedState.Sources.Add(("/0/A.cs", """
+            """, """
             using ChunkedAttention;
             using static TorchSharp.torch;
 
@@ -316,23 +307,30 @@ public class UseChunkedAttentionCodeFixTests
             {
                 Tensor A(Tensor q) => ChunkedScaledDotProductAttention(q, q, q);
             }
-            """));
-        test.FixedState.Sources.Add(("/0/B.cs", """
+            """)
+            .WithFile("/0/B.cs", """
+            using static TorchSharp.torch;
+
+            partial class SelfAttention
+            {
+                Tensor B(Tensor q) => nn.functional.{|SDPA001:scaled_dot_product_attention|}(q, q, q);
+            }
+            """, """
             using static TorchSharp.torch;
 
             partial class SelfAttention
             {
                 Tensor B(Tensor q) => ChunkedScaledDotProductAttention(q, q, q);
             }
-            """));
-        await test.RunAsync();
+            """)
+            .RunAsync();
     }
 
     [Fact]
     public async Task Container_declared_in_another_file_is_made_partial_there()
     {
-        var test = new Test();
-        test.TestState.Sources.Add(("/0/A.cs", """
+        await new Test()
+            .WithFile("/0/A.cs", """
             using static TorchSharp.torch;
 
             partial class Outer
@@ -342,14 +340,7 @@ public class UseChunkedAttentionCodeFixTests
                     Tensor A(Tensor q) => nn.functional.{|SDPA001:scaled_dot_product_attention|}(q, q, q);
                 }
             }
-            """));
-        test.TestState.Sources.Add(("/0/B.cs", """
-            partial class Outer
-            {
-                int _other;
-            }
-            """));
-        test.FixedState.Sources.Add(("/0/A.cs", """
+            """, """
             using ChunkedAttention;
             using static TorchSharp.torch;
 
@@ -361,14 +352,19 @@ public class UseChunkedAttentionCodeFixTests
                     Tensor A(Tensor q) => ChunkedScaledDotProductAttention(q, q, q);
                 }
             }
-            """));
-        test.FixedState.Sources.Add(("/0/B.cs", """
+            """)
+            .WithFile("/0/B.cs", """
             partial class Outer
             {
                 int _other;
             }
-            """));
-        await test.RunAsync();
+            """, """
+            partial class Outer
+            {
+                int _other;
+            }
+            """)
+            .RunAsync();
     }
 
     [Fact]

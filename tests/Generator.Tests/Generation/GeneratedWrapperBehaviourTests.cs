@@ -68,14 +68,10 @@ public sealed class GeneratedWrapperBehaviourTests
         using var scope = NewDisposeScope();
         (Tensor q, Tensor k, Tensor v) = Inputs(seed: 2);
         Tensor mask = Mask(seed: 2);
-        Tensor causal = ones(Rows, Keys, dtype: ScalarType.Bool).tril();
 
         WrapperCall run = Load("AllDevices");
-        AssertClose(nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask), run(q, k, v, mask, false, null));
-        AssertClose(nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true), run(q, k, v, null, true, null));
-
-        // TorchSharp refuses is_casual with a mask; the wrapper applies both, as mask AND tril.
-        AssertClose(nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask.logical_and(causal)), run(q, k, v, mask, true, null));
+        AssertMaskAndCausalEachMatchNative(run, q, k, v, mask);
+        AssertCausalWithMaskMatchesNative(run, q, k, v, mask);
     }
 
     [Fact]
@@ -83,11 +79,8 @@ public sealed class GeneratedWrapperBehaviourTests
     {
         using var scope = NewDisposeScope();
         (Tensor q, Tensor k, Tensor v) = Inputs(seed: 3);
-        const double Scale = 0.2;
 
-        // Native SDPA scales by 1/sqrt(E); folding the rest into the query gives the reference.
-        Tensor reference = nn.functional.scaled_dot_product_attention(q * (Scale * Math.Sqrt(Embedding)), k, v);
-        AssertClose(reference, Load("AllDevices")(q, k, v, null, false, Scale));
+        AssertScaleMatchesNative(Load("AllDevices"), q, k, v, scale: 0.2);
     }
 
     [Fact]
@@ -102,9 +95,7 @@ public sealed class GeneratedWrapperBehaviourTests
         Assert.Equal(4, options.ChunkSize);
         Assert.False(ChunkedSdpa.ShouldChunk(q, k, options));
 
-        WrapperCall run = Load("DefaultDevices");
-        AssertClose(nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask), run(q, k, v, mask, false, null));
-        AssertClose(nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true), run(q, k, v, null, true, null));
+        AssertMaskAndCausalEachMatchNative(Load("DefaultDevices"), q, k, v, mask);
     }
 
     [Fact]
@@ -114,12 +105,30 @@ public sealed class GeneratedWrapperBehaviourTests
         using var scope = NewDisposeScope();
         (Tensor q, Tensor k, Tensor v) = Inputs(seed: 5);
         Tensor mask = Mask(seed: 5);
-        Tensor causal = ones(Rows, Keys, dtype: ScalarType.Bool).tril();
-        const double Scale = 0.3;
 
         WrapperCall run = Load("DefaultDevices");
+        AssertCausalWithMaskMatchesNative(run, q, k, v, mask);
+        AssertScaleMatchesNative(run, q, k, v, scale: 0.3);
+    }
+
+    private static void AssertMaskAndCausalEachMatchNative(WrapperCall run, Tensor q, Tensor k, Tensor v, Tensor mask)
+    {
+        AssertClose(nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask), run(q, k, v, mask, false, null));
+        AssertClose(nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true), run(q, k, v, null, true, null));
+    }
+
+    // TorchSharp refuses is_casual with a mask; the wrapper applies both, as mask AND tril.
+    private static void AssertCausalWithMaskMatchesNative(WrapperCall run, Tensor q, Tensor k, Tensor v, Tensor mask)
+    {
+        Tensor causal = ones(Rows, Keys, dtype: ScalarType.Bool).tril();
         AssertClose(nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask.logical_and(causal)), run(q, k, v, mask, true, null));
-        AssertClose(nn.functional.scaled_dot_product_attention(q * (Scale * Math.Sqrt(Embedding)), k, v), run(q, k, v, null, false, Scale));
+    }
+
+    // Native SDPA scales by 1/sqrt(E); folding the rest into the query gives the reference.
+    private static void AssertScaleMatchesNative(WrapperCall run, Tensor q, Tensor k, Tensor v, double scale)
+    {
+        Tensor reference = nn.functional.scaled_dot_product_attention(q * (scale * Math.Sqrt(Embedding)), k, v);
+        AssertClose(reference, run(q, k, v, null, false, scale));
     }
 
     private static (Tensor Q, Tensor K, Tensor V) Inputs(int seed)
@@ -142,15 +151,11 @@ public sealed class GeneratedWrapperBehaviourTests
         Assert.True(difference <= 1e-5, $"max |difference| = {difference}");
     }
 
-    private static WrapperCall Load(string type) =>
-        Compiled.Value.GetType("Behaviour." + type, throwOnError: true)!
-            .GetMethod("Run")!
-            .CreateDelegate<WrapperCall>();
+    private static WrapperCall Load(string type) => CompiledType(type).GetMethod("Run")!.CreateDelegate<WrapperCall>();
 
-    private static ChunkedAttentionOptions Options(string type) =>
-        (ChunkedAttentionOptions)Compiled.Value.GetType("Behaviour." + type, throwOnError: true)!
-            .GetProperty("Options")!
-            .GetValue(null)!;
+    private static ChunkedAttentionOptions Options(string type) => (ChunkedAttentionOptions)CompiledType(type).GetProperty("Options")!.GetValue(null)!;
+
+    private static Type CompiledType(string name) => Compiled.Value.GetType("Behaviour." + name, throwOnError: true)!;
 
     private static Assembly CompileAndLoad()
     {

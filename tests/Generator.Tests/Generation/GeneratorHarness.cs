@@ -31,13 +31,16 @@ internal static class GeneratorHarness
     public static CSharpParseOptions ParseOptions(LanguageVersion version = Newest) =>
         new(version, DocumentationMode.Diagnose);
 
-    /// <summary>A library compilation of <paramref name="sources"/> with every warning wave (nullable enabled unless said).</summary>
+    /// <summary>
+    /// A library compilation of <paramref name="sources"/> with every warning wave; nullable enabled unless
+    /// said, from C# 8 on (below, the option itself is an error, CS8630).
+    /// </summary>
     public static CSharpCompilation Compile(
         IEnumerable<string> sources,
         LanguageVersion version = Newest,
         IEnumerable<MetadataReference>? references = null,
         string assemblyName = "GeneratorTestInput",
-        NullableContextOptions nullable = NullableContextOptions.Enable)
+        NullableContextOptions? nullable = null)
     {
         CSharpParseOptions parseOptions = ParseOptions(version);
         SyntaxTree[] trees = sources
@@ -49,7 +52,7 @@ internal static class GeneratorHarness
             references ?? References,
             new CSharpCompilationOptions(
                 OutputKind.DynamicallyLinkedLibrary,
-                nullableContextOptions: nullable,
+                nullableContextOptions: nullable ?? (version >= LanguageVersion.CSharp8 ? NullableContextOptions.Enable : NullableContextOptions.Disable),
                 warningLevel: 9999,
                 deterministic: true,
                 // Test inputs have public types without XML docs; the generated members are private, so

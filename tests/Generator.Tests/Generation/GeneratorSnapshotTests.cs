@@ -9,14 +9,14 @@ namespace ChunkedAttention.Generator.Tests.Generation;
 /// <summary>
 /// The generated file for each kind of target, compared in full with a checked-in snapshot and
 /// compiled with the input, TorchSharp and the runtime: no errors and no warnings, at the newest
-/// language version and at the oldest the input allows.
+/// language version and at every older one the input allows, down to C# 7.3.
 /// </summary>
 public sealed class GeneratorSnapshotTests
 {
     /// <summary>Every case: snapshot name, expected hint name, oldest language version of the input, source.</summary>
     private static readonly Dictionary<string, (string HintName, LanguageVersion Oldest, string Source)> Cases = new()
     {
-        ["PlainClass"] = ("Models.SelfAttention.ChunkedAttention.g.cs", LanguageVersion.CSharp8, """
+        ["PlainClass"] = ("Models.SelfAttention.ChunkedAttention.g.cs", LanguageVersion.CSharp7_3, """
             using ChunkedAttention;
             using TorchSharp;
 
@@ -26,15 +26,16 @@ public sealed class GeneratorSnapshotTests
                 public partial class SelfAttention
                 {
                     // Call sites keep TorchSharp's argument names, only the method name changes.
-                    public torch.Tensor Forward(torch.Tensor q, torch.Tensor k, torch.Tensor v, torch.Tensor? mask) =>
+                    public torch.Tensor Forward(torch.Tensor q, torch.Tensor k, torch.Tensor v, torch.Tensor mask) =>
                         ChunkedScaledDotProductAttention(q, k, v, attn_mask: mask, p: 0.0, is_casual: false);
 
+                    // From C# 8 on, a null mask warns (CS8625) unless the wrapper declares attn_mask nullable.
                     public torch.Tensor Scaled(torch.Tensor q, torch.Tensor k, torch.Tensor v) =>
-                        ChunkedScaledDotProductAttention(q, k, v, scale: 0.5, enable_gqa: true);
+                        ChunkedScaledDotProductAttention(q, k, v, attn_mask: null, scale: 0.5, enable_gqa: true);
                 }
             }
             """),
-        ["NestedInTwoPartialClasses"] = ("Models.Unet+Block+CrossAttention.ChunkedAttention.g.cs", LanguageVersion.CSharp8, """
+        ["NestedInTwoPartialClasses"] = ("Models.Unet+Block+CrossAttention.ChunkedAttention.g.cs", LanguageVersion.CSharp7_3, """
             using ChunkedAttention;
             using TorchSharp;
 
@@ -105,7 +106,7 @@ public sealed class GeneratorSnapshotTests
                     ChunkedScaledDotProductAttention(q, k, v);
             }
             """),
-        ["GlobalNamespace"] = ("GlobalAttention.ChunkedAttention.g.cs", LanguageVersion.CSharp8, """
+        ["GlobalNamespace"] = ("GlobalAttention.ChunkedAttention.g.cs", LanguageVersion.CSharp7_3, """
             using ChunkedAttention;
             using TorchSharp;
 
@@ -116,7 +117,7 @@ public sealed class GeneratorSnapshotTests
                     ChunkedScaledDotProductAttention(q, k, v);
             }
             """),
-        ["Struct"] = ("Models.HeadAttention.ChunkedAttention.g.cs", LanguageVersion.CSharp8, """
+        ["Struct"] = ("Models.HeadAttention.ChunkedAttention.g.cs", LanguageVersion.CSharp7_3, """
             using ChunkedAttention;
             using TorchSharp;
 
@@ -161,7 +162,7 @@ public sealed class GeneratorSnapshotTests
                 }
             }
             """),
-        ["AttributeNamedArguments"] = ("Models.Attention.ChunkedAttention.g.cs", LanguageVersion.CSharp8, """
+        ["AttributeNamedArguments"] = ("Models.Attention.ChunkedAttention.g.cs", LanguageVersion.CSharp7_3, """
             using ChunkedAttention;
 
             namespace Models
@@ -172,7 +173,7 @@ public sealed class GeneratorSnapshotTests
                 }
             }
             """),
-        ["AttributePositionalArgument"] = ("Models.Attention.ChunkedAttention.g.cs", LanguageVersion.CSharp8, """
+        ["AttributePositionalArgument"] = ("Models.Attention.ChunkedAttention.g.cs", LanguageVersion.CSharp7_3, """
             using ChunkedAttention;
 
             namespace Models
@@ -183,7 +184,7 @@ public sealed class GeneratorSnapshotTests
                 }
             }
             """),
-        ["AttributeConstFields"] = ("Models.Attention.ChunkedAttention.g.cs", LanguageVersion.CSharp8, """
+        ["AttributeConstFields"] = ("Models.Attention.ChunkedAttention.g.cs", LanguageVersion.CSharp7_3, """
             using ChunkedAttention;
 
             namespace Models
@@ -201,7 +202,7 @@ public sealed class GeneratorSnapshotTests
                 }
             }
             """),
-        ["AttributeFlagCombinations"] = ("Models.Attention.ChunkedAttention.g.cs", LanguageVersion.CSharp8, """
+        ["AttributeFlagCombinations"] = ("Models.Attention.ChunkedAttention.g.cs", LanguageVersion.CSharp7_3, """
             using ChunkedAttention;
 
             namespace Models
@@ -212,7 +213,7 @@ public sealed class GeneratorSnapshotTests
                 }
             }
             """),
-        ["AttributeAllDevicesTryNativeFirst"] = ("Models.Attention.ChunkedAttention.g.cs", LanguageVersion.CSharp8, """
+        ["AttributeAllDevicesTryNativeFirst"] = ("Models.Attention.ChunkedAttention.g.cs", LanguageVersion.CSharp7_3, """
             using ChunkedAttention;
 
             namespace Models
@@ -227,8 +228,23 @@ public sealed class GeneratorSnapshotTests
 
     public static TheoryData<string> AllCases => new(Cases.Keys);
 
-    // The cases written in C# 8, which C# 8 consumers must be able to build.
-    public static TheoryData<string> CSharp8Cases => new(Cases.Where(c => c.Value.Oldest == LanguageVersion.CSharp8).Select(c => c.Key));
+    // Every language version below C# 9 (which brought init-only setters) with each case written for it.
+    public static TheoryData<LanguageVersion, string> CasesBelowCSharp9
+    {
+        get
+        {
+            var data = new TheoryData<LanguageVersion, string>();
+            foreach (LanguageVersion version in new[] { LanguageVersion.CSharp7_3, LanguageVersion.CSharp8 })
+            {
+                foreach (string name in Cases.Where(c => c.Value.Oldest <= version).Select(c => c.Key))
+                {
+                    data.Add(version, name);
+                }
+            }
+
+            return data;
+        }
+    }
 
     [Theory]
     [MemberData(nameof(AllCases))]
@@ -239,32 +255,35 @@ public sealed class GeneratorSnapshotTests
         string text = GenerateAndBuild(source, GeneratorHarness.Newest, hintName);
         Snapshot.Match(name, text);
 
-        // Records and file-scoped namespaces at the version that introduced them (C# 8 is covered below).
-        if (oldest > LanguageVersion.CSharp8)
+        // Records and file-scoped namespaces at the version that introduced them (older ones are covered below).
+        if (oldest >= LanguageVersion.CSharp9)
         {
             Assert.Equal(text, GenerateAndBuild(source, oldest, hintName));
         }
     }
 
     [Theory]
-    [MemberData(nameof(CSharp8Cases))]
-    public void CSharp8ConsumerBuildsClean(string name)
+    [MemberData(nameof(CasesBelowCSharp9))]
+    public void ConsumerBelowCSharp9BuildsClean(LanguageVersion version, string name)
     {
-        // C# 8 cannot call init-only setters, so the options come from the runtime's settings constructor.
+        // Init-only setters need C# 9, so the options come from the runtime's settings constructor.
         AssertRuntimeHasSettingsConstructor();
         (string hintName, _, string source) = Cases[name];
 
-        string text = GenerateAndBuild(source, LanguageVersion.CSharp8, hintName);
+        string text = GenerateAndBuild(source, version, hintName);
         Assert.Contains("new global::ChunkedAttention.ChunkedAttentionOptions(", text);
     }
 
-    [Fact]
-    public void CSharp8OutputMatchesSnapshot()
+    // C# 8 adds '#nullable enable' and annotations to what C# 7.3 gets; the snapshots show the difference.
+    [Theory]
+    [InlineData(LanguageVersion.CSharp7_3)]
+    [InlineData(LanguageVersion.CSharp8)]
+    public void ConsumerBelowCSharp9OutputMatchesSnapshot(LanguageVersion version)
     {
         AssertRuntimeHasSettingsConstructor();
         (string hintName, _, string source) = Cases["PlainClass"];
 
-        Snapshot.Match("PlainClass.CSharp8", GenerateAndBuild(source, LanguageVersion.CSharp8, hintName));
+        Snapshot.Match("PlainClass." + version, GenerateAndBuild(source, version, hintName));
     }
 
     private static void AssertRuntimeHasSettingsConstructor()
@@ -272,7 +291,7 @@ public sealed class GeneratorSnapshotTests
         string[] expected = { "chunkSize", "keyChunkSize", "devices", "maxScoreElements", "tryNativeFirst" };
         bool found = typeof(ChunkedAttentionOptions).GetConstructors()
             .Any(constructor => expected.All(name => constructor.GetParameters().Any(parameter => parameter.Name == name)));
-        Assert.True(found, "C# 8 consumers need a public ChunkedAttentionOptions constructor with the parameters "
+        Assert.True(found, "Consumers below C# 9 need a public ChunkedAttentionOptions constructor with the parameters "
             + string.Join(", ", expected) + " (init-only setters need C# 9); the runtime does not have one yet.");
     }
 

@@ -25,6 +25,11 @@ public sealed class HarnessSelfTests
         {
             Tensor A(Tensor q) => nn.functional.scaled_dot_product_attention(q, q, q);
         }
+
+        [ChunkedAttention.ChunkedAttention]
+        partial class Marked
+        {
+        }
         """;
 
     [Fact]
@@ -58,6 +63,16 @@ public sealed class HarnessSelfTests
     }
 
     [Fact]
+    public async Task Generated_code_that_needs_a_newer_language_version_is_reported()
+    {
+        var generator = new StandInGenerator(source: "#nullable enable\nclass Generated { string? Name; }\n");
+
+        var failures = await RunAsync(PipelineComponents.Product with { Generator = generator }, LanguageVersion.CSharp7_3);
+
+        Assert.Contains(failures, f => f.StartsWith("generated Broken.g.cs needs a newer language version", StringComparison.Ordinal) && f.Contains("CS8370", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_code_fix_that_throws_is_reported()
     {
         var failures = await RunAsync(PipelineComponents.Product with { Fixers = ImmutableArray.Create<CodeFixProvider>(new ThrowingFix()) });
@@ -65,15 +80,18 @@ public sealed class HarnessSelfTests
         Assert.Contains(failures, f => f.Contains("computing the fix threw", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public async Task The_product_passes_on_the_same_input()
+    [Theory]
+    [InlineData(LanguageVersion.CSharp12)]
+    [InlineData(LanguageVersion.CSharp7_3)]
+    public async Task The_product_passes_on_the_same_input(LanguageVersion version)
     {
-        Assert.Empty(await RunAsync(PipelineComponents.Product));
+        Assert.Empty(await RunAsync(PipelineComponents.Product, version));
     }
 
-    private static async Task<System.Collections.Generic.IReadOnlyList<string>> RunAsync(PipelineComponents components) =>
+    private static async Task<System.Collections.Generic.IReadOnlyList<string>> RunAsync(
+        PipelineComponents components, LanguageVersion version = LanguageVersion.CSharp12) =>
         await RoslynPipeline.RunAsync(
-            new[] { new SourceFile("/0/Input.cs", Source) }, ReferenceSet.Full, LanguageVersion.CSharp12, new PipelineStats(), maxFixesPerCase: 2, CancellationToken.None, components);
+            new[] { new SourceFile("/0/Input.cs", Source) }, ReferenceSet.Full, version, new PipelineStats(), maxFixesPerCase: 2, CancellationToken.None, components);
 
 #pragma warning disable RS1025, RS1026, RS1036, RS2008 // a deliberately broken stand-in, not a shipped rule
     [DiagnosticAnalyzer(LanguageNames.CSharp)]

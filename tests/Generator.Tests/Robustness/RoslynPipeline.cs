@@ -2,6 +2,7 @@ using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Collections.Immutable;
+using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Threading;
@@ -42,8 +43,9 @@ internal readonly record struct SourceFile(string Path, string Text);
 /// a host does: the generator, then both analyzers over the compilation with the generated files,
 /// then every code fix offered for their diagnostics and Fix All, each computed and applied to a
 /// workspace. Nothing here judges the diagnostics themselves; it records what went wrong in the
-/// product's code (an exception anywhere, a generator failure, generated code that does not parse,
-/// a fix that cannot be applied) and counts what ran, for the figures the tests print.
+/// product's code (an exception anywhere, a generator failure, generated code that does not parse
+/// or needs a newer language version than the user's own code, a fix that cannot be applied) and
+/// counts what ran, for the figures the tests print.
 /// </summary>
 internal static class RoslynPipeline
 {
@@ -54,6 +56,10 @@ internal static class RoslynPipeline
     /// <summary>The code fix providers the package ships.</summary>
     public static ImmutableArray<CodeFixProvider> Fixers { get; } =
         ImmutableArray.Create<CodeFixProvider>(new UseChunkedAttentionCodeFixProvider(), new MakePartialCodeFixProvider());
+
+    /// <summary>"Feature '…' is not available in C# 7.3 / 8.0 / 9.0 / 10.0 / 11.0": the versions the cases use.</summary>
+    private static readonly ImmutableHashSet<string> FeatureNotAvailableIds =
+        ImmutableHashSet.Create("CS8370", "CS8400", "CS8773", "CS8936", "CS9058");
 
     private static readonly ImmutableArray<MetadataReference> Framework = FrameworkReferences();
     private static readonly MetadataReference TorchSharp = MetadataReference.CreateFromFile(typeof(TorchSharp.torch).Assembly.Location);
@@ -214,7 +220,44 @@ internal static class RoslynPipeline
             }
         }
 
+        AddNewerLanguageFailures(compilation, output, result.GeneratedSources, failures, cancellationToken);
         return output;
+    }
+
+    /// <summary>
+    /// At the project's own language version, a generated file must not need a feature the version lacks
+    /// (CS8370 and its kin), unless the user's code needs that feature too: a declaration the generated file
+    /// restates (a record at C# 7.3), or a runtime declared in source with init-only setters.
+    /// </summary>
+    private static void AddNewerLanguageFailures(
+        Compilation input,
+        Compilation output,
+        ImmutableArray<GeneratedSourceResult> generatedSources,
+        List<string> failures,
+        CancellationToken cancellationToken)
+    {
+        HashSet<string>? usersOwn = null;
+        foreach (var source in generatedSources)
+        {
+            var newer = output.GetSemanticModel(source.SyntaxTree).GetDiagnostics(cancellationToken: cancellationToken)
+                .Where(d => FeatureNotAvailableIds.Contains(d.Id))
+                .ToList();
+            if (newer.Count == 0)
+            {
+                continue;
+            }
+
+            // Rare, so the whole input is compiled only here.
+            usersOwn ??= input.GetDiagnostics(cancellationToken)
+                .Where(d => FeatureNotAvailableIds.Contains(d.Id))
+                .Select(d => d.GetMessage(CultureInfo.InvariantCulture))
+                .ToHashSet(StringComparer.Ordinal);
+            var ours = newer.Where(d => !usersOwn.Contains(d.GetMessage(CultureInfo.InvariantCulture))).ToList();
+            if (ours.Count > 0)
+            {
+                failures.Add($"generated {source.HintName} needs a newer language version: {string.Join("; ", ours)}{Environment.NewLine}{source.SourceText}");
+            }
+        }
     }
 
     private static async Task<ImmutableArray<Diagnostic>> RunAnalyzersAsync(

@@ -21,8 +21,6 @@ public sealed class ChunkedAttentionAttributeAnalyzer : DiagnosticAnalyzer
     private const string KeyChunkSize = "KeyChunkSize";
     private const string MaxScoreElements = "MaxScoreElements";
     private const string Devices = "Devices";
-    private const string GeneratorToolName = "ChunkedAttention.Generator";
-    private const string GeneratedCodeAttribute = "System.CodeDom.Compiler.GeneratedCodeAttribute";
 
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
@@ -43,12 +41,12 @@ public sealed class ChunkedAttentionAttributeAnalyzer : DiagnosticAnalyzer
                 return; // runtime not referenced: nothing can be marked
             }
 
-            var generatedCode = start.Compilation.GetTypeByMetadataName(GeneratedCodeAttribute);
+            var generatedCode = GeneratedCodeMark.For(start.Compilation);
             start.RegisterSymbolAction(context => AnalyzeType(context, attribute, generatedCode), SymbolKind.NamedType);
         });
     }
 
-    private static void AnalyzeType(SymbolAnalysisContext context, INamedTypeSymbol attributeType, INamedTypeSymbol? generatedCodeType)
+    private static void AnalyzeType(SymbolAnalysisContext context, INamedTypeSymbol attributeType, GeneratedCodeMark generatedCode)
     {
         var type = (INamedTypeSymbol)context.Symbol;
         var attributes = type.GetAttributes().Where(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, attributeType)).ToImmutableArray();
@@ -71,7 +69,7 @@ public sealed class ChunkedAttentionAttributeAnalyzer : DiagnosticAnalyzer
             ReportInvalidSettings(context, type, attribute);
         }
 
-        ReportNameClash(context, type, generatedCodeType);
+        ReportNameClash(context, type, generatedCode);
     }
 
     private static INamedTypeSymbol? FindMarkedNestedType(INamedTypeSymbol container, INamedTypeSymbol attributeType)
@@ -191,11 +189,13 @@ public sealed class ChunkedAttentionAttributeAnalyzer : DiagnosticAnalyzer
     // The members the generator adds; the generator skips a type that already declares either name.
     private static readonly string[] GeneratedMemberNames = { WellKnownNames.GeneratedMethodName, WellKnownNames.GeneratedOptionsFieldName };
 
-    private static void ReportNameClash(SymbolAnalysisContext context, INamedTypeSymbol type, INamedTypeSymbol? generatedCodeType)
+    private static void ReportNameClash(SymbolAnalysisContext context, INamedTypeSymbol type, GeneratedCodeMark generatedCode)
     {
         foreach (var member in GeneratedMemberNames.SelectMany(name => type.GetMembers(name)))
         {
-            if (member.IsImplicitlyDeclared || IsEmittedByGenerator(member, generatedCodeType))
+            // The generator's own partial declares these members too, marked [GeneratedCode] by it
+            // and in a generated tree: either mark is enough to know it is not the user's member.
+            if (member.IsImplicitlyDeclared || generatedCode.IsOn(member, WellKnownNames.GeneratorToolName))
             {
                 continue;
             }
@@ -208,15 +208,4 @@ public sealed class ChunkedAttentionAttributeAnalyzer : DiagnosticAnalyzer
             }
         }
     }
-
-    // The generator's own partial declares the wrapper too; it is marked [GeneratedCode] and lives in
-    // a generated tree. Either mark is enough to know it is not the user's member.
-    private static bool IsEmittedByGenerator(ISymbol member, INamedTypeSymbol? generatedCodeType) =>
-        generatedCodeType is not null
-        && member.GetAttributes().Any(a =>
-            SymbolEqualityComparer.Default.Equals(a.AttributeClass, generatedCodeType)
-            && a.ConstructorArguments.Length > 0
-            && a.ConstructorArguments[0].Value is string tool
-            && tool == GeneratorToolName);
-
 }

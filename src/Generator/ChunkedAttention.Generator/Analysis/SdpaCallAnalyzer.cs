@@ -25,8 +25,6 @@ public sealed class SdpaCallAnalyzer : DiagnosticAnalyzer
     private const string IsCasualParameter = "is_casual";
     private const string IsCausalParameter = "is_causal";
 
-    private const string GeneratedCodeAttribute = "System.CodeDom.Compiler.GeneratedCodeAttribute";
-
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
         DiagnosticDescriptors.DirectCallInProcessor,
@@ -46,7 +44,7 @@ public sealed class SdpaCallAnalyzer : DiagnosticAnalyzer
                 return; // no TorchSharp: no call can bind to its SDPA
             }
 
-            var state = new CompilationState(symbols, start.Compilation.GetTypeByMetadataName(GeneratedCodeAttribute));
+            var state = new CompilationState(symbols, GeneratedCodeMark.For(start.Compilation));
             start.RegisterOperationAction(state.AnalyzeInvocation, OperationKind.Invocation);
         });
     }
@@ -54,13 +52,13 @@ public sealed class SdpaCallAnalyzer : DiagnosticAnalyzer
     private sealed class CompilationState
     {
         private readonly TorchSharpSymbols _symbols;
-        private readonly INamedTypeSymbol? _generatedCodeAttribute;
+        private readonly GeneratedCodeMark _generatedCode;
         private readonly ConcurrentDictionary<INamedTypeSymbol, bool> _processorCache = new(SymbolEqualityComparer.Default);
 
-        public CompilationState(TorchSharpSymbols symbols, INamedTypeSymbol? generatedCodeAttribute)
+        public CompilationState(TorchSharpSymbols symbols, GeneratedCodeMark generatedCode)
         {
             _symbols = symbols;
-            _generatedCodeAttribute = generatedCodeAttribute;
+            _generatedCode = generatedCode;
         }
 
         public void AnalyzeInvocation(OperationAnalysisContext context)
@@ -109,23 +107,8 @@ public sealed class SdpaCallAnalyzer : DiagnosticAnalyzer
 
         // Generated code is excluded by ConfigureGeneratedCodeAnalysis; this also covers a wrapper whose
         // file a build does not recognise as generated (e.g. emitted to disk and compiled as a normal file).
-        private bool IsInsideGeneratedWrapper(ISymbol containingSymbol)
-        {
-            if (containingSymbol is not IMethodSymbol { Name: WellKnownNames.GeneratedMethodName } method || _generatedCodeAttribute is null)
-            {
-                return false;
-            }
-
-            foreach (var attribute in method.GetAttributes())
-            {
-                if (SymbolEqualityComparer.Default.Equals(attribute.AttributeClass, _generatedCodeAttribute))
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
+        private bool IsInsideGeneratedWrapper(ISymbol containingSymbol) =>
+            containingSymbol is IMethodSymbol { Name: WellKnownNames.GeneratedMethodName } method && _generatedCode.IsOn(method);
     }
 
     private static INamedTypeSymbol? FindContainingType(ISymbol symbol)

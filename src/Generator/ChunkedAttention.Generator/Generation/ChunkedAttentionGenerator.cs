@@ -41,7 +41,7 @@ public sealed class ChunkedAttentionGenerator : IIncrementalGenerator
             .WithTrackingName(TrackingNames.TargetsWithCompilationFacts)
             .SelectMany(static (pair, _) => pair.Right.Sdpa is null
                 ? ImmutableArray<GeneratedSource>.Empty // no TorchSharp SDPA to mirror: no code
-                : ImmutableArray.Create(Emitter.Emit(pair.Left, pair.Right.Sdpa, pair.Right.OptionsConstruction)))
+                : ImmutableArray.Create(Emitter.Emit(pair.Left, pair.Right.Sdpa, pair.Right.OptionsConstruction, pair.Right.NullableReferenceTypes)))
             .WithTrackingName(TrackingNames.GeneratedSources);
 
         context.RegisterSourceOutput(sources, static (productionContext, source) =>

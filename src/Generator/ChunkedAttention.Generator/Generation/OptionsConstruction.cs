@@ -12,7 +12,7 @@ internal enum OptionsConstruction
     /// <summary>
     /// The runtime's constructor taking every setting (<c>chunkSize</c>, <c>keyChunkSize</c>,
     /// <c>devices</c>, <c>maxScoreElements</c>, <c>tryNativeFirst</c>) with named arguments: for
-    /// C# 8 consumers.
+    /// consumers below C# 9.
     /// </summary>
     Constructor,
 }

@@ -16,7 +16,7 @@ namespace ChunkedAttention.Generator.Generation;
 /// </summary>
 internal static class Parser
 {
-    private static readonly SymbolDisplayFormat TypeFormat =
+    private static readonly SymbolDisplayFormat AnnotatedTypeFormat =
         SymbolDisplayFormat.FullyQualifiedFormat.AddMiscellaneousOptions(
             SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier);
 
@@ -120,20 +120,10 @@ internal static class Parser
                 return false;
             }
 
-            foreach (ITypeParameterSymbol parameter in current.TypeParameters)
+            // `where T : ` half typed, or a constraint type that does not resolve.
+            if (current.TypeParameters.Any(parameter => !SyntaxFacts.IsValidIdentifier(parameter.Name) || parameter.ConstraintTypes.Any(IsErroneous)))
             {
-                if (!SyntaxFacts.IsValidIdentifier(parameter.Name))
-                {
-                    return false;
-                }
-
-                foreach (ITypeSymbol constraint in parameter.ConstraintTypes)
-                {
-                    if (IsErroneous(constraint))
-                    {
-                        return false; // `where T : ` half typed, or a type that does not resolve
-                    }
-                }
+                return false;
             }
         }
 
@@ -201,27 +191,17 @@ internal static class Parser
         object value = argument.Value;
         try
         {
-            switch (name.ToUpperInvariant())
+            settings = name.ToUpperInvariant() switch
             {
-                case "CHUNKSIZE":
-                    settings = settings with { ChunkSize = Convert.ToInt32(value, CultureInfo.InvariantCulture) };
-                    break;
-                case "KEYCHUNKSIZE":
-                    settings = settings with { KeyChunkSize = Convert.ToInt32(value, CultureInfo.InvariantCulture) };
-                    break;
-                case "DEVICES":
-                    settings = settings with { Devices = Convert.ToInt64(value, CultureInfo.InvariantCulture) };
-                    break;
-                case "MAXSCOREELEMENTS":
-                    settings = settings with { MaxScoreElements = Convert.ToInt64(value, CultureInfo.InvariantCulture) };
-                    break;
-                case "TRYNATIVEFIRST":
-                    settings = settings with { TryNativeFirst = Convert.ToBoolean(value, CultureInfo.InvariantCulture) };
-                    break;
-                default:
-                    // A setting this generator does not know (newer runtime): it cannot be honoured, so ignored.
-                    break;
-            }
+                "CHUNKSIZE" => settings with { ChunkSize = Convert.ToInt32(value, CultureInfo.InvariantCulture) },
+                "KEYCHUNKSIZE" => settings with { KeyChunkSize = Convert.ToInt32(value, CultureInfo.InvariantCulture) },
+                "DEVICES" => settings with { Devices = Convert.ToInt64(value, CultureInfo.InvariantCulture) },
+                "MAXSCOREELEMENTS" => settings with { MaxScoreElements = Convert.ToInt64(value, CultureInfo.InvariantCulture) },
+                "TRYNATIVEFIRST" => settings with { TryNativeFirst = Convert.ToBoolean(value, CultureInfo.InvariantCulture) },
+
+                // A setting this generator does not know (newer runtime): it cannot be honoured, so ignored.
+                _ => settings,
+            };
         }
         catch (Exception ex) when (ex is InvalidCastException or FormatException or OverflowException)
         {
@@ -253,13 +233,27 @@ internal static class Parser
     /// <summary>Reads what the generator needs from the compilation as a whole.</summary>
     /// <param name="compilation">The compilation.</param>
     /// <param name="cancellationToken">Cancels the work.</param>
-    public static CompilationFacts ParseCompilationFacts(Compilation compilation, CancellationToken cancellationToken) =>
-        new(ParseSdpaSignature(compilation, cancellationToken), ParseOptionsConstruction(compilation, cancellationToken));
+    public static CompilationFacts ParseCompilationFacts(Compilation compilation, CancellationToken cancellationToken)
+    {
+        bool nullableReferenceTypes = HasNullableReferenceTypes(compilation);
+        return new CompilationFacts(
+            ParseSdpaSignature(compilation, nullableReferenceTypes, cancellationToken),
+            ParseOptionsConstruction(compilation, cancellationToken),
+            nullableReferenceTypes);
+    }
+
+    /// <summary>
+    /// Whether the language version has nullable reference types (C# 8): below it, <c>#nullable</c> and
+    /// <c>?</c> on a reference type do not compile (CS8370).
+    /// </summary>
+    /// <param name="compilation">The compilation.</param>
+    public static bool HasNullableReferenceTypes(Compilation compilation) =>
+        compilation is not CSharpCompilation { LanguageVersion: < LanguageVersion.CSharp8 };
 
     /// <summary>
     /// How to build the options: an object initializer from C# 9 on; below that (init-only setters
     /// need C# 9) the runtime's constructor taking every setting by name, when it has one. Without
-    /// one, a C# 8 build reports CS8400 on the initializer, which names the fix (C# 9).
+    /// one, an older build reports CS8400 (C# 8) or CS8370 (C# 7.3) on the initializer, which names the fix.
     /// </summary>
     /// <param name="compilation">The compilation.</param>
     /// <param name="cancellationToken">Cancels the work.</param>
@@ -314,8 +308,9 @@ internal static class Parser
     /// <c>params</c> parameters).
     /// </summary>
     /// <param name="compilation">The compilation.</param>
+    /// <param name="nullableReferenceTypes">Whether parameter types carry nullable annotations (C# 8 and later).</param>
     /// <param name="cancellationToken">Cancels the work.</param>
-    public static SdpaSignature? ParseSdpaSignature(Compilation compilation, CancellationToken cancellationToken)
+    public static SdpaSignature? ParseSdpaSignature(Compilation compilation, bool nullableReferenceTypes, CancellationToken cancellationToken)
     {
         INamedTypeSymbol? functional = compilation.GetTypeByMetadataName(WellKnownNames.TorchFunctional);
         INamedTypeSymbol? tensor = compilation.GetTypeByMetadataName(WellKnownNames.TorchTensor);
@@ -383,7 +378,7 @@ internal static class Parser
             }
 
             bool nullDefault = parameter.HasExplicitDefaultValue && parameter.ExplicitDefaultValue is null;
-            string type = FormatParameterType(parameter.Type, nullDefault);
+            string type = FormatParameterType(parameter.Type, nullDefault, nullableReferenceTypes);
             string name = Identifiers.Escape(parameter.Name);
             string? neutral = role == SdpaParameterRole.Unknown ? NeutralCheck(name, parameter.Type, defaultValue, nullDefault) : null;
             parameters[i] = new SdpaParameter(name, type, defaultValue, role, neutral);
@@ -436,9 +431,7 @@ internal static class Parser
             return SdpaParameterRole.Causal;
         }
 
-        if (name == "scale"
-            && type is INamedTypeSymbol { OriginalDefinition.SpecialType: SpecialType.System_Nullable_T } nullable
-            && nullable.TypeArguments[0].SpecialType == SpecialType.System_Double)
+        if (name == "scale" && IsNullableValueType(type) && WithoutNullable(type).SpecialType == SpecialType.System_Double)
         {
             return SdpaParameterRole.Scale;
         }
@@ -452,10 +445,16 @@ internal static class Parser
     }
 
     // A reference type whose default is null is nullable whatever TorchSharp's annotations say
-    // (TorchSharp 0.107 is nullable-oblivious), so the wrapper declares it with '?'.
-    private static string FormatParameterType(ITypeSymbol type, bool nullDefault)
+    // (TorchSharp 0.107 is nullable-oblivious), so the wrapper declares it with '?'. Below C# 8 no
+    // reference type is annotated (nullable value types keep their '?').
+    private static string FormatParameterType(ITypeSymbol type, bool nullDefault, bool nullableReferenceTypes)
     {
-        string text = type.ToDisplayString(TypeFormat);
+        if (!nullableReferenceTypes)
+        {
+            return type.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat);
+        }
+
+        string text = type.ToDisplayString(AnnotatedTypeFormat);
         return nullDefault && type.IsReferenceType && !text.EndsWith("?", StringComparison.Ordinal) ? text + "?" : text;
     }
 
@@ -465,12 +464,10 @@ internal static class Parser
         if (value is null)
         {
             // null for references and Nullable<T>; 'default' for any other struct.
-            return type.IsValueType && type.OriginalDefinition.SpecialType != SpecialType.System_Nullable_T ? "default" : "null";
+            return type.IsValueType && !IsNullableValueType(type) ? "default" : "null";
         }
 
-        ITypeSymbol underlying = type is INamedTypeSymbol { OriginalDefinition.SpecialType: SpecialType.System_Nullable_T } n
-            ? n.TypeArguments[0]
-            : type;
+        ITypeSymbol underlying = WithoutNullable(type);
         string? literal = Literals.Format(value);
         if (literal is null)
         {
@@ -481,6 +478,13 @@ internal static class Parser
             ? "(" + underlying.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat) + ")(" + literal + ")"
             : literal;
     }
+
+    private static bool IsNullableValueType(ITypeSymbol type) =>
+        type.OriginalDefinition.SpecialType == SpecialType.System_Nullable_T;
+
+    // T for Nullable<T>, else the type itself.
+    private static ITypeSymbol WithoutNullable(ITypeSymbol type) =>
+        type is INamedTypeSymbol { TypeArguments.Length: 1 } named && IsNullableValueType(named) ? named.TypeArguments[0] : type;
 
     private static string? NeutralCheck(string name, ITypeSymbol type, string? defaultValue, bool nullDefault)
     {
@@ -494,9 +498,7 @@ internal static class Parser
             return name + " is null";
         }
 
-        ITypeSymbol underlying = type is INamedTypeSymbol { OriginalDefinition.SpecialType: SpecialType.System_Nullable_T } n
-            ? n.TypeArguments[0]
-            : type;
+        ITypeSymbol underlying = WithoutNullable(type);
         bool comparable = underlying.TypeKind == TypeKind.Enum || underlying.SpecialType switch
         {
             SpecialType.System_Boolean or SpecialType.System_Char or SpecialType.System_String

@@ -19,6 +19,22 @@ namespace ChunkedAttention.Generator.Generation;
 /// </remarks>
 internal sealed class WrapperPlan
 {
+    // The argument each runtime parameter receives: the wrapper's parameter of that role, else the runtime's neutral value.
+    private readonly Dictionary<SdpaParameterRole, string> _arguments = new()
+    {
+        [SdpaParameterRole.Query] = "query",
+        [SdpaParameterRole.Key] = "key",
+        [SdpaParameterRole.Value] = "value",
+        [SdpaParameterRole.Mask] = "null",
+        [SdpaParameterRole.DropoutProbability] = "0.0",
+        [SdpaParameterRole.Causal] = "false",
+        [SdpaParameterRole.Scale] = "null",
+        [SdpaParameterRole.EnableGqa] = "false",
+    };
+
+    // The roles a wrapper parameter fills.
+    private readonly HashSet<SdpaParameterRole> _mapped = new();
+
     private WrapperPlan()
     {
     }
@@ -27,28 +43,28 @@ internal sealed class WrapperPlan
     public List<WrapperParameter> Parameters { get; } = new();
 
     /// <summary>The runtime's query argument.</summary>
-    public string Query { get; private set; } = "query";
+    public string Query => _arguments[SdpaParameterRole.Query];
 
     /// <summary>The runtime's key argument.</summary>
-    public string Key { get; private set; } = "key";
+    public string Key => _arguments[SdpaParameterRole.Key];
 
     /// <summary>The runtime's value argument.</summary>
-    public string Value { get; private set; } = "value";
+    public string Value => _arguments[SdpaParameterRole.Value];
 
     /// <summary>The runtime's <c>attn_mask</c> argument.</summary>
-    public string Mask { get; private set; } = "null";
+    public string Mask => _arguments[SdpaParameterRole.Mask];
 
     /// <summary>The runtime's <c>p</c> argument.</summary>
-    public string DropoutProbability { get; private set; } = "0.0";
+    public string DropoutProbability => _arguments[SdpaParameterRole.DropoutProbability];
 
     /// <summary>The runtime's <c>is_causal</c> argument.</summary>
-    public string Causal { get; private set; } = "false";
+    public string Causal => _arguments[SdpaParameterRole.Causal];
 
     /// <summary>The runtime's <c>scale</c> argument.</summary>
-    public string Scale { get; private set; } = "null";
+    public string Scale => _arguments[SdpaParameterRole.Scale];
 
     /// <summary>The runtime's <c>enable_gqa</c> argument.</summary>
-    public string EnableGqa { get; private set; } = "false";
+    public string EnableGqa => _arguments[SdpaParameterRole.EnableGqa];
 
     /// <summary>Conditions that all hold when TorchSharp's SDPA can compute the call itself.</summary>
     public List<string> NativeOnlyConditions { get; } = new();
@@ -71,86 +87,65 @@ internal sealed class WrapperPlan
     {
         var plan = new WrapperPlan();
         var names = new HashSet<string>();
-        string? mask = null;
-        string? causal = null;
         foreach (SdpaParameter parameter in sdpa.Parameters)
         {
             names.Add(parameter.Name.TrimStart('@'));
-            plan.Parameters.Add(new WrapperParameter(parameter.Name, parameter.Type, parameter.DefaultValue, Describe(parameter)));
-            switch (parameter.Role)
+            plan.Parameters.Add(new WrapperParameter(parameter.Name, parameter.Type, parameter.DefaultValue, Describe(parameter.Role)));
+            if (parameter.Role != SdpaParameterRole.Unknown)
             {
-                case SdpaParameterRole.Query:
-                    plan.Query = parameter.Name;
-                    break;
-                case SdpaParameterRole.Key:
-                    plan.Key = parameter.Name;
-                    break;
-                case SdpaParameterRole.Value:
-                    plan.Value = parameter.Name;
-                    break;
-                case SdpaParameterRole.Mask:
-                    plan.Mask = mask = parameter.Name;
-                    break;
-                case SdpaParameterRole.DropoutProbability:
-                    plan.DropoutProbability = parameter.Name;
-                    break;
-                case SdpaParameterRole.Causal:
-                    plan.Causal = causal = parameter.Name;
-                    break;
-                case SdpaParameterRole.Scale:
-                    plan.Scale = parameter.Name;
-                    break;
-                case SdpaParameterRole.EnableGqa:
-                    plan.EnableGqa = parameter.Name;
-                    break;
-                default:
-                    plan.UnknownParameters.Add(parameter.Name.TrimStart('@'));
-                    if (parameter.NeutralCheck is null)
-                    {
-                        plan.UnknownArgumentsCanBeNeutral = false;
-                    }
-                    else
-                    {
-                        plan.UnknownNeutralChecks.Add(parameter.NeutralCheck);
-                    }
-
-                    break;
+                plan.Map(parameter.Role, parameter.Name);
+            }
+            else
+            {
+                plan.UnknownParameters.Add(parameter.Name.TrimStart('@'));
+                if (parameter.NeutralCheck is null)
+                {
+                    plan.UnknownArgumentsCanBeNeutral = false;
+                }
+                else
+                {
+                    plan.UnknownNeutralChecks.Add(parameter.NeutralCheck);
+                }
             }
         }
 
         // PyTorch's scale and enable_gqa, which TorchSharp 0.107 lacks: added unless TorchSharp
         // already has a parameter of that name (mapped above, or forwarded if it means something else).
-        if (!names.Contains("scale"))
-        {
-            plan.Parameters.Add(new WrapperParameter("scale", "double?", "null", ScaleDocumentation));
-            plan.Scale = "scale";
-            plan.NativeOnlyConditions.Add("scale is null");
-            plan.NativeOnlyFeatures.Add("scale");
-        }
+        plan.AddRuntimeParameter(names, SdpaParameterRole.Scale, "scale", "double?", "null", nativeOnlyWhen: "scale is null");
+        plan.AddRuntimeParameter(names, SdpaParameterRole.EnableGqa, "enable_gqa", "bool", "false", nativeOnlyWhen: "!enable_gqa");
 
-        if (!names.Contains("enable_gqa"))
-        {
-            plan.Parameters.Add(new WrapperParameter("enable_gqa", "bool", "false", EnableGqaDocumentation));
-            plan.EnableGqa = "enable_gqa";
-            plan.NativeOnlyConditions.Add("!enable_gqa");
-            plan.NativeOnlyFeatures.Add("enable_gqa");
-        }
-
-        if (mask is not null && causal is not null)
+        if (plan._mapped.Contains(SdpaParameterRole.Mask) && plan._mapped.Contains(SdpaParameterRole.Causal))
         {
             // TorchSharp throws for is_causal together with a mask; the runtime applies both.
-            plan.NativeOnlyConditions.Add("!(" + causal + " && !(" + mask + " is null))");
-            plan.NativeOnlyFeatures.Add(causal.TrimStart('@') + " with " + mask.TrimStart('@'));
+            plan.NativeOnlyConditions.Add("!(" + plan.Causal + " && !(" + plan.Mask + " is null))");
+            plan.NativeOnlyFeatures.Add(plan.Causal.TrimStart('@') + " with " + plan.Mask.TrimStart('@'));
         }
 
         return plan;
     }
 
-    private const string ScaleDocumentation = "Scale applied to the scores; null means 1/sqrt(E).";
+    private void Map(SdpaParameterRole role, string parameterName)
+    {
+        _arguments[role] = parameterName;
+        _mapped.Add(role);
+    }
 
-    private const string EnableGqaDocumentation = "Grouped-query attention: Hq must be a multiple of Hkv, each key/value head serving Hq/Hkv query heads.";
+    // A parameter only the runtime honours: TorchSharp's SDPA can run the call when it holds its default.
+    private void AddRuntimeParameter(
+        HashSet<string> torchSharpNames, SdpaParameterRole role, string name, string type, string defaultValue, string nativeOnlyWhen)
+    {
+        if (torchSharpNames.Contains(name))
+        {
+            return;
+        }
 
-    private static string Describe(SdpaParameter parameter) => parameter.Role switch
+        Parameters.Add(new WrapperParameter(name, type, defaultValue, Describe(role)));
+        Map(role, name);
+        NativeOnlyConditions.Add(nativeOnlyWhen);
+        NativeOnlyFeatures.Add(name);
+    }
+
+    private static string Describe(SdpaParameterRole role) => role switch
     {
         SdpaParameterRole.Query => "The queries, shape (N..., Hq, L, E).",
         SdpaParameterRole.Key => "The keys, shape (N..., Hkv, S, E).",
@@ -158,8 +153,8 @@ internal sealed class WrapperPlan
         SdpaParameterRole.Mask => "Optional mask broadcastable to (N..., Hq, L, S): bool (true = may attend) or floating (added to the scores).",
         SdpaParameterRole.DropoutProbability => "Dropout probability in [0, 1).",
         SdpaParameterRole.Causal => "Causal attention, top-left aligned: row i attends to keys j &lt;= i. With a mask, both apply.",
-        SdpaParameterRole.Scale => ScaleDocumentation,
-        SdpaParameterRole.EnableGqa => EnableGqaDocumentation,
+        SdpaParameterRole.Scale => "Scale applied to the scores; null means 1/sqrt(E).",
+        SdpaParameterRole.EnableGqa => "Grouped-query attention: Hq must be a multiple of Hkv, each key/value head serving Hq/Hkv query heads.",
         _ => "Forwarded to TorchSharp's <c>scaled_dot_product_attention</c>; a value other than the default keeps the call native.",
     };
 }
