@@ -1,6 +1,7 @@
 using System;
 using System.IO;
 using ChunkedAttention.Generator.Generation;
+using ChunkedAttention.Generator.Tests.Analysis;
 using Xunit;
 
 namespace ChunkedAttention.Generator.Tests.Generation;
@@ -20,7 +21,8 @@ internal static class Snapshot
     /// <summary>Compares <paramref name="actual"/> with the snapshot <paramref name="name"/>.</summary>
     public static void Match(string name, string actual)
     {
-        string directory = Path.Combine(RepositoryRoot(), "tests", "Generator.Tests", "Generation", "Snapshots");
+        // From the repository root, not [CallerFilePath]: CI builds are deterministic and map source paths to /_/.
+        string directory = Path.Combine(RoslynTestSetup.RepositoryRoot, "tests", "Generator.Tests", "Generation", "Snapshots");
         string path = Path.Combine(directory, name + ".g.cs.txt");
         string scrubbed = Scrub(actual);
 
@@ -34,20 +36,6 @@ internal static class Snapshot
         Assert.True(File.Exists(path), $"Snapshot {path} is missing; run the tests with UPDATE_SNAPSHOTS=1 to create it.");
         string expected = File.ReadAllText(path).Replace("\r\n", "\n", StringComparison.Ordinal);
         Assert.Equal(expected, scrubbed);
-    }
-
-    // Found from the test assembly, not [CallerFilePath]: CI builds are deterministic and map source paths to /_/.
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Generators.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Generators.sln not found above " + AppContext.BaseDirectory);
     }
 
     private static string Scrub(string source) =>
