@@ -20,6 +20,9 @@ public sealed partial class Attention : nn.Module
     private readonly Linear to_out;
     private readonly int _heads;
 
+    /// <summary>The settings the generated wrapper runs with (its generated options field), for the sample's report.</summary>
+    internal static ChunkedAttentionOptions Settings => ChunkedScaledDotProductAttentionOptions;
+
     public Attention(string name, int queryDim, int contextDim, int heads) : base(name)
     {
         _heads = heads;

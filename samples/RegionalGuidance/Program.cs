@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.Linq;
-using System.Reflection;
 using ChunkedAttention;
 using RegionalGuidance;
 using TorchSharp;
@@ -43,14 +42,7 @@ internal static class SampleProgram
         if (options.ChunkSize is int chunk) Environment.SetEnvironmentVariable("CHUNKED_ATTENTION_CHUNK_SIZE", chunk.ToString(CultureInfo.InvariantCulture));
 
         Device device = OpenDevice(options.Device);
-        var attribute = typeof(RegionalGuidance.Attention).GetCustomAttribute<ChunkedAttentionAttribute>()!;
-        var settings = new ChunkedAttentionOptions
-        {
-            ChunkSize = attribute.ChunkSize,
-            KeyChunkSize = attribute.KeyChunkSize,
-            Devices = attribute.Devices,
-            MaxScoreElements = attribute.MaxScoreElements,
-        };
+        ChunkedAttentionOptions settings = RegionalGuidance.Attention.Settings; // what the generated wrapper runs with
 
         int batch = options.Batch;
         int headDim = Scenario.Channels / Scenario.Heads;
@@ -59,28 +51,22 @@ internal static class SampleProgram
                           $"prompt {Scenario.PromptTokens} tokens, regional mask ({batch}, 1, {Scenario.Tokens}, {Scenario.PromptTokens}), batch {batch}");
         Console.WriteLine($"  device: {device} (TorchSharp {typeof(torch).Assembly.GetName().Version?.ToString(3)}, {get_num_threads()} threads)");
         Console.WriteLine($"  [ChunkedAttention] on {nameof(RegionalGuidance.Attention)}: ChunkSize = {settings.ChunkSize}, " +
-                          $"KeyChunkSize = {settings.KeyChunkSize}, Devices = {settings.Devices}, MaxScoreElements = {settings.MaxScoreElements}");
+                          $"KeyChunkSize = {settings.KeyChunkSize}, Devices = {settings.Devices}, MaxScoreElements = {settings.MaxScoreElements}, TryNativeFirst = {settings.TryNativeFirst}");
         Console.WriteLine($"  environment: CHUNKED_ATTENTION = {Env("CHUNKED_ATTENTION")}, CHUNKED_ATTENTION_CHUNK_SIZE = {Env("CHUNKED_ATTENTION_CHUNK_SIZE")}");
         Console.WriteLine();
 
         using var selfQuery = empty(new long[] { batch, Scenario.Heads, Scenario.Tokens, headDim }, device: device);
         using var promptKey = empty(new long[] { batch, Scenario.Heads, Scenario.PromptTokens, headDim }, device: device);
         Console.WriteLine("Guard (what the generated wrapper decides here):");
-        ReportDecision("self-attention ", selfQuery, selfQuery, settings, device);
-        ReportDecision("cross-attention", selfQuery, promptKey, settings, device);
+        ReportDecision("self-attention ", selfQuery, selfQuery, settings);
+        ReportDecision("cross-attention", selfQuery, promptKey, settings);
         Console.WriteLine();
 
-        // What the chunked path does with these shapes, whatever the device.
-        var forced = new ChunkedAttentionOptions
-        {
-            ChunkSize = options.ChunkSize ?? settings.ChunkSize,
-            KeyChunkSize = settings.KeyChunkSize,
-            Devices = AttentionDevices.All,
-            MaxScoreElements = settings.MaxScoreElements,
-        };
+        // What the chunked path does with these shapes, whatever the device (Plan ignores Devices and
+        // honours CHUNKED_ATTENTION_CHUNK_SIZE, which --chunk-size sets).
         Console.WriteLine("Chunk plan (the path MPS takes):");
-        ReportPlan("self-attention ", selfQuery, selfQuery, forced);
-        ReportPlan("cross-attention", selfQuery, promptKey, forced);
+        ReportPlan("self-attention ", selfQuery, selfQuery, settings);
+        ReportPlan("cross-attention", selfQuery, promptKey, settings);
         Console.WriteLine();
 
         using var noGrad = no_grad();
@@ -134,22 +120,23 @@ internal static class SampleProgram
         Environment.SetEnvironmentVariable("CHUNKED_ATTENTION", mode);
         var clock = Stopwatch.StartNew();
         Tensor output = block.Forward(s.Latent, s.Prompt, s.RegionalMask, s.ControlResidual);
-        if (output.device_type == DeviceType.CUDA) cuda.synchronize();
         using (Tensor total = output.sum()) total.ToDouble(); // a read forces completion on every device
         return (output, clock.Elapsed.TotalMilliseconds);
     }
 
-    private static void ReportDecision(string name, Tensor query, Tensor key, ChunkedAttentionOptions settings, Device device)
+    private static void ReportDecision(string name, Tensor query, Tensor key, ChunkedAttentionOptions settings)
     {
+        // The runtime decides; the sample only names the reason: the sizes (Plan), then the device or the environment.
         bool chunk = ChunkedSdpa.ShouldChunk(query, key, settings);
+        bool sizesSplit = ChunkedSdpa.Plan(query, key, settings).Chunked;
         long scores = query.shape[0] * query.shape[1] * query.shape[2] * key.shape[2];
-        string why = Environment.GetEnvironmentVariable("CHUNKED_ATTENTION") switch
+        string? mode = Environment.GetEnvironmentVariable("CHUNKED_ATTENTION");
+        string why = (sizesSplit, mode) switch
         {
-            "always" => "CHUNKED_ATTENTION=always",
-            "off" => "CHUNKED_ATTENTION=off",
-            _ when !chunk && !DeviceMatches(device, settings.Devices) => $"{device.type} is not in Devices = {settings.Devices}",
-            _ when !chunk => $"{query.shape[2]} query rows fit in one chunk",
-            _ => $"{device.type} is in Devices = {settings.Devices} and {query.shape[2]} rows > chunk",
+            (false, _) => $"{query.shape[2]} query rows fit in one chunk",
+            (_, "always" or "off") => $"CHUNKED_ATTENTION={mode}",
+            _ when chunk => $"{query.device_type} is in Devices = {settings.Devices} and {query.shape[2]} rows > chunk",
+            _ => $"{query.device_type} is not in Devices = {settings.Devices}",
         };
         Console.WriteLine($"  {name}: {(chunk ? "CHUNKED" : "native SDPA")} ({why}); one native call holds {scores:N0} scores = {Bytes(scores * 4)} in fp32 (MPS caps one array at 4 GiB)");
     }
@@ -160,14 +147,6 @@ internal static class SampleProgram
         Console.WriteLine($"  {name}: {plan.QueryChunks} chunk(s) of {plan.QueryRows} rows x {plan.KeyBlocks} key block(s) of {plan.KeyRows}; " +
                           $"peak {plan.MaxScoreElements:N0} score elements per step ({Bytes(plan.MaxScoreElements * 4)} fp32)");
     }
-
-    private static bool DeviceMatches(Device device, AttentionDevices devices) => device.type switch
-    {
-        DeviceType.CPU => devices.HasFlag(AttentionDevices.Cpu),
-        DeviceType.CUDA => devices.HasFlag(AttentionDevices.Cuda),
-        DeviceType.MPS => devices.HasFlag(AttentionDevices.Mps),
-        _ => false,
-    };
 
     private static Device OpenDevice(string name)
     {
