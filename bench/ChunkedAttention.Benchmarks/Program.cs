@@ -78,22 +78,22 @@ internal static class BenchmarkProgram
         var baseline = new List<double>();
         var candidate = new List<double>();
         var ratios = new List<double>();
-        double maxDifference = 0;
         // Warm-up pair: also the accuracy check of the candidate against the baseline.
-        using (Tensor warmBaseline = benchmark.Run(benchmark.Baseline, inputs))
-        using (Tensor warmCandidate = benchmark.Run(benchmark.Candidate, inputs))
-        using (Tensor diff = (warmCandidate - warmBaseline).abs().max())
+        double maxDifference;
+        using (var warmUp = NewDisposeScope())
         {
-            maxDifference = diff.ToDouble();
+            Tensor warmBaseline = benchmark.Run(benchmark.Baseline, inputs);
+            Tensor warmCandidate = benchmark.Run(benchmark.Candidate, inputs);
+            maxDifference = (warmCandidate - warmBaseline).abs().max().ToDouble();
         }
 
-        // Each output is freed as soon as it is timed, as a model frees an attention result once used.
+        // Each output is freed as soon as it is timed, as a model frees an attention result once used;
+        // the order alternates so drift between the two calls of a pair hits both variants alike.
         for (int pair = 0; pair < benchmark.Runs; pair++)
         {
             bool candidateFirst = pair % 2 == 1;
-            double b = 0, c = 0;
-            if (candidateFirst) c = Timed(benchmark, benchmark.Candidate, inputs);
-            b = Timed(benchmark, benchmark.Baseline, inputs);
+            double c = candidateFirst ? Timed(benchmark, benchmark.Candidate, inputs) : 0;
+            double b = Timed(benchmark, benchmark.Baseline, inputs);
             if (!candidateFirst) c = Timed(benchmark, benchmark.Candidate, inputs);
             baseline.Add(b);
             candidate.Add(c);
