@@ -31,14 +31,18 @@ public sealed class ChunkedAttentionOptions
     /// <param name="devices">Device types on which <see cref="ChunkedSdpa.Attention"/> chunks.</param>
     /// <param name="maxScoreElements">Cap on one step's score elements (&gt;= 0; 0 = no cap).</param>
     /// <param name="tryNativeFirst">Try native SDPA first and chunk only after an MPS size failure.</param>
+    /// <param name="skipDeviceCheck">The caller has already checked <see cref="ChunkedSdpa.IsChunkingDevice"/>; see
+    /// <see cref="SkipDeviceCheck"/>.</param>
     public ChunkedAttentionOptions(int chunkSize = DefaultChunkSize, int keyChunkSize = 0,
-        AttentionDevices devices = AttentionDevices.Mps, long maxScoreElements = 0, bool tryNativeFirst = false)
+        AttentionDevices devices = AttentionDevices.Mps, long maxScoreElements = 0, bool tryNativeFirst = false,
+        bool skipDeviceCheck = false)
     {
         ChunkSize = chunkSize;
         KeyChunkSize = keyChunkSize;
         Devices = devices;
         MaxScoreElements = maxScoreElements;
         TryNativeFirst = tryNativeFirst;
+        SkipDeviceCheck = skipDeviceCheck;
     }
 
     /// <summary>
@@ -75,4 +79,11 @@ public sealed class ChunkedAttentionOptions
     /// Default false.
     /// </summary>
     public bool TryNativeFirst { get; init; }
+
+    /// <summary>
+    /// When true, <see cref="ChunkedSdpa.Attention"/> does not check the device again: the caller has already
+    /// checked <see cref="ChunkedSdpa.IsChunkingDevice"/> and only calls on a chunking device, as the generated
+    /// wrapper does (the pattern of LoggerMessage's <c>SkipEnabledCheck</c>). Not an attribute setting. Default false.
+    /// </summary>
+    public bool SkipDeviceCheck { get; init; }
 }

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using ChunkedAttention.Guard;
 using ChunkedAttention.Kernels;
 using ChunkedAttention.Planning;
 using ChunkedAttention.Validation;
@@ -65,7 +66,7 @@ public static class ChunkedSdpa
     public static Tensor Attention(Tensor query, Tensor key, Tensor value, Tensor? attn_mask = null,
         double p = 0.0, bool is_causal = false, double? scale = null, bool enable_gqa = false,
         ChunkedAttentionOptions? options = null) =>
-        RunAttention(query, key, value, attn_mask, p, is_causal, scale, enable_gqa, options, KernelHooks.Default);
+        Run(Route.Guarded, query, key, value, attn_mask, p, is_causal, scale, enable_gqa, options);
 
     /// <summary>
     /// Always chunked, whatever the device and whatever <c>CHUNKED_ATTENTION</c> says: the query rows in chunks of
@@ -95,7 +96,60 @@ public static class ChunkedSdpa
     public static Tensor Chunked(Tensor query, Tensor key, Tensor value, Tensor? attn_mask = null,
         double p = 0.0, bool is_causal = false, double? scale = null, bool enable_gqa = false,
         ChunkedAttentionOptions? options = null) =>
-        RunChunked(query, key, value, attn_mask, p, is_causal, scale, enable_gqa, options, KernelHooks.Default);
+        Run(Route.Chunked, query, key, value, attn_mask, p, is_causal, scale, enable_gqa, options);
+
+    /// <summary>
+    /// One native SDPA call on the whole problem, never chunked, with what TorchSharp's own SDPA lacks adapted:
+    /// <paramref name="scale"/>, <paramref name="enable_gqa"/>, and <paramref name="is_causal"/> together with
+    /// <paramref name="attn_mask"/>. Validated like <see cref="Attention"/>. The generated wrapper calls it off the
+    /// chunking devices for the calls <see cref="IsNativeCall"/> rules out.
+    /// </summary>
+    /// <param name="query">(N..., Hq, L, E), floating point.</param>
+    /// <param name="key">(N..., Hkv, S, E), same dtype and device as <paramref name="query"/>.</param>
+    /// <param name="value">(N..., Hkv, S, Ev), same dtype and device as <paramref name="query"/>.</param>
+    /// <param name="attn_mask">Optional bool or floating mask broadcasting to (N..., Hq, L, S); see <see cref="Attention"/>.</param>
+    /// <param name="p">Dropout probability in [0, 1).</param>
+    /// <param name="is_causal">Top-left causal mask; combined with <paramref name="attn_mask"/> when both are given.</param>
+    /// <param name="scale">Factor applied to q·kᵀ; null = 1/sqrt(E).</param>
+    /// <param name="enable_gqa">Grouped-query attention (Hq a multiple of Hkv).</param>
+    /// <returns>The attention result (N..., Hq, L, Ev).</returns>
+    /// <exception cref="ArgumentException">Shapes, dtypes or devices do not fit together.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="p"/> or <paramref name="scale"/> is out of range.</exception>
+    public static Tensor Native(Tensor query, Tensor key, Tensor value, Tensor? attn_mask = null,
+        double p = 0.0, bool is_causal = false, double? scale = null, bool enable_gqa = false) =>
+        Run(Route.Native, query, key, value, attn_mask, p, is_causal, scale, enable_gqa, options: null);
+
+    /// <summary>
+    /// The cheap half of the guard, for generated code: whether the query's device is one where chunking applies
+    /// (its type is in <see cref="ChunkedAttentionOptions.Devices"/>; any device when CHUNKED_ATTENTION=always,
+    /// none when =off). Reads no shapes and plans nothing; <see cref="Attention"/> called with
+    /// <see cref="ChunkedAttentionOptions.SkipDeviceCheck"/> then decides the rest once.
+    /// </summary>
+    /// <param name="query">The query; only its device is read.</param>
+    /// <param name="options">Chunking settings; null = <see cref="ChunkedAttentionOptions.Default"/>.</param>
+    /// <returns>True when the call may chunk on this device.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="query"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A setting of <paramref name="options"/> is out of range.</exception>
+    /// <exception cref="InvalidOperationException">CHUNKED_ATTENTION holds an invalid value.</exception>
+    public static bool IsChunkingDevice(Tensor query, ChunkedAttentionOptions? options = null)
+    {
+        AttentionValidator.CheckPresent(query, nameof(query));
+        var o = OptionsValidator.Validate(options);
+        return DeviceGuard.Applies(query, o.Devices, EnvironmentOverrides.ReadMode());
+    }
+
+    /// <summary>
+    /// Whether TorchSharp's own <c>scaled_dot_product_attention</c> computes this call as PyTorch does: no
+    /// <paramref name="scale"/>, no <paramref name="enable_gqa"/>, and not <paramref name="is_causal"/> together with
+    /// <paramref name="attn_mask"/> (TorchSharp throws there). Otherwise <see cref="Native"/> adapts the call.
+    /// </summary>
+    /// <param name="attn_mask">The mask the call passes, or null.</param>
+    /// <param name="is_causal">Whether the call is causal.</param>
+    /// <param name="scale">The call's scale; null = 1/sqrt(E).</param>
+    /// <param name="enable_gqa">Whether the call asks for grouped-query attention.</param>
+    /// <returns>True when the call can go to TorchSharp's SDPA unchanged.</returns>
+    public static bool IsNativeCall(Tensor? attn_mask, bool is_causal, double? scale, bool enable_gqa) =>
+        NativeKernel.RunsAsIs(attn_mask is not null, is_causal, scale is not null, enable_gqa);
 
     /// <summary>
     /// Whether <see cref="Attention"/> would chunk: the query's device is in
@@ -115,7 +169,7 @@ public static class ChunkedSdpa
         var o = OptionsValidator.Validate(options);
         AttentionValidator.ValidateQueryKey(query, key);
         var environment = EnvironmentOverrides.Read();
-        return DeviceApplies(query, o, environment) && PlanFor(query, key, o, environment).Chunked;
+        return DeviceGuard.Applies(query, o.Devices, environment.Mode) && PlanFor(query, key, o, environment).Chunked;
     }
 
     /// <summary>
@@ -149,49 +203,36 @@ public static class ChunkedSdpa
         return PlanFor(query, key, o, EnvironmentOverrides.Read());
     }
 
-    /// <summary><see cref="Attention"/> with injectable kernels (tests, benchmarks).</summary>
-    internal static Tensor RunAttention(Tensor query, Tensor key, Tensor value, Tensor? attnMask, double p,
-        bool isCausal, double? scale, bool enableGqa, ChunkedAttentionOptions? options, KernelHooks hooks)
-    {
-        var call = Prepare(query, key, value, attnMask, p, isCausal, scale, enableGqa, options);
-        using var scope = NewDisposeScope();
-        return scope.MoveToOuter(Guarded(call, hooks));
-    }
-
-    /// <summary><see cref="Chunked"/> with injectable kernels (tests, benchmarks).</summary>
-    internal static Tensor RunChunked(Tensor query, Tensor key, Tensor value, Tensor? attnMask, double p,
-        bool isCausal, double? scale, bool enableGqa, ChunkedAttentionOptions? options, KernelHooks hooks)
-    {
-        var call = Prepare(query, key, value, attnMask, p, isCausal, scale, enableGqa, options);
-        using var scope = NewDisposeScope();
-        return scope.MoveToOuter(Run(call.Problem, call.Plan, hooks));
-    }
-
-    /// <summary>Everything both entry points settle before any tensor work: every check, the environment, the plan.</summary>
-    private static PreparedCall Prepare(Tensor query, Tensor key, Tensor value, Tensor? attnMask, double p,
+    /// <summary>
+    /// The one path of every attention entry: validate everything before any work, then (for the routes that may
+    /// chunk) read the environment once, decide the device once and plan once, then run.
+    /// </summary>
+    private static Tensor Run(Route route, Tensor query, Tensor key, Tensor value, Tensor? attnMask, double p,
         bool isCausal, double? scale, bool enableGqa, ChunkedAttentionOptions? options)
     {
-        var validOptions = OptionsValidator.Validate(options);
+        var hooks = KernelHooks.Current;
+        var settings = route == Route.Native ? null : OptionsValidator.Validate(options);
         var problem = AttentionValidator.Validate(query, key, value, attnMask, p, isCausal, scale, enableGqa);
-        var environment = EnvironmentOverrides.Read();
-        return new PreparedCall(problem, validOptions, environment, PlanFor(problem, validOptions, environment));
+        using var scope = NewDisposeScope();
+        return scope.MoveToOuter(settings is null ? NativeKernel.Run(problem, hooks) : Decide(route, problem, settings, hooks));
     }
 
-    /// <summary>The guard of <see cref="Attention"/>: native off the chunking devices, else native first or chunks as configured.</summary>
-    private static Tensor Guarded(PreparedCall call, KernelHooks hooks)
+    private static Tensor Decide(Route route, AttentionProblem problem, ChunkedAttentionOptions options, KernelHooks hooks)
     {
-        var problem = call.Problem;
-        if (!DeviceApplies(problem.Query, call.Options, call.Environment))
+        var environment = EnvironmentOverrides.Read();
+        var guarded = route == Route.Guarded;
+        if (guarded && !options.SkipDeviceCheck && !DeviceGuard.Applies(problem.Query, options.Devices, environment.Mode))
         {
             return NativeKernel.Run(problem, hooks);
         }
 
-        if (call.Options.TryNativeFirst && !hooks.FailureCache.HasFailed(problem))
+        var plan = PlanFor(problem, options, environment);
+        if (guarded && options.TryNativeFirst && !hooks.FailureCache.HasFailed(problem))
         {
-            return NativeFirst(problem, call.Plan, hooks);
+            return NativeFirst(problem, plan, hooks);
         }
 
-        return call.Plan.Chunked ? Run(problem, call.Plan, hooks) : NativeKernel.Run(problem, hooks);
+        return plan.Chunked ? RunPlan(problem, plan, hooks) : NativeKernel.Run(problem, hooks);
     }
 
     /// <summary>The plan <see cref="Chunked"/> follows for a validated problem.</summary>
@@ -199,10 +240,9 @@ public static class ChunkedSdpa
         ChunkPlanner.Plan(problem.ScoreBatch, problem.QueryLength, problem.KeyLength, options, environment);
 
     private static ChunkPlan PlanFor(Tensor query, Tensor key, ChunkedAttentionOptions options, EnvironmentOverrides environment) =>
-        ChunkPlanner.Plan(Shapes.Product(Shapes.ScoreLeading(query.shape, key.shape)), query.size(-2), key.size(-2),
-            options, environment);
+        ChunkPlanner.Plan(Shapes.ScoreBatch(query.shape, key.shape), query.size(-2), key.size(-2), options, environment);
 
-    private static Tensor Run(AttentionProblem problem, ChunkPlan plan, KernelHooks hooks) =>
+    private static Tensor RunPlan(AttentionProblem problem, ChunkPlan plan, KernelHooks hooks) =>
         plan.KeyBlocks > 1
             ? KeyBlockKernel.Run(problem, plan, hooks)
             : QueryChunkKernel.Run(problem, plan, hooks);
@@ -221,27 +261,20 @@ public static class ChunkedSdpa
         catch (Exception e) when (NativeFailureCache.IsSizeFailure(e))
         {
             hooks.FailureCache.RecordFailure(problem);
-            return Run(problem, plan, hooks);
+            return RunPlan(problem, plan, hooks);
         }
     }
 
-    private static bool DeviceApplies(Tensor query, ChunkedAttentionOptions options, EnvironmentOverrides environment) =>
-        environment.Mode switch
-        {
-            ChunkingMode.Off => false,
-            ChunkingMode.Always => true,
-            _ => (options.Devices & DeviceOf(query)) != AttentionDevices.None,
-        };
-
-    private static AttentionDevices DeviceOf(Tensor tensor) => tensor.device_type switch
+    /// <summary>Which public entry a call came through.</summary>
+    private enum Route
     {
-        DeviceType.CPU => AttentionDevices.Cpu,
-        DeviceType.CUDA => AttentionDevices.Cuda,
-        DeviceType.MPS => AttentionDevices.Mps,
-        _ => AttentionDevices.None,
-    };
+        /// <summary><see cref="Attention"/>: chunks where the guard and the plan say so.</summary>
+        Guarded,
 
-    /// <summary>A validated call with the settings and plan it runs under.</summary>
-    private readonly record struct PreparedCall(AttentionProblem Problem, ChunkedAttentionOptions Options,
-        EnvironmentOverrides Environment, ChunkPlan Plan);
+        /// <summary><see cref="Chunked"/>: follows the plan on any device.</summary>
+        Chunked,
+
+        /// <summary><see cref="Native"/>: one native call with adaptations.</summary>
+        Native,
+    }
 }

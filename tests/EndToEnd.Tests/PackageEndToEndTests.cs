@@ -4,6 +4,7 @@ using System.Globalization;
 using System.IO;
 using System.IO.Compression;
 using System.Linq;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using Xunit;
@@ -30,6 +31,7 @@ public sealed class PackageEndToEndTests : IClassFixture<PackedPackageFixture>
         string[] entries = archive.Entries.Select(e => e.FullName).ToArray();
 
         Assert.Contains("lib/net8.0/ChunkedAttention.Runtime.dll", entries);
+        Assert.Contains("lib/netstandard2.0/ChunkedAttention.Runtime.dll", entries);
         Assert.Contains("analyzers/dotnet/cs/ChunkedAttention.Generator.dll", entries);
         Assert.Contains("analyzers/dotnet/cs/ChunkedAttention.CodeFixes.dll", entries);
         Assert.Contains("README.md", entries);
@@ -86,6 +88,56 @@ public sealed class PackageEndToEndTests : IClassFixture<PackedPackageFixture>
         Assert.InRange(double.Parse(diff.Groups[1].Value, CultureInfo.InvariantCulture), 0.0, 1e-5);
     }
 
+    [Theory]
+    [InlineData("net6.0")]          // C# 10, the oldest target of the repositories we studied
+    [InlineData("netstandard2.0")]  // C# 7.3: the generated wrapper's oldest language version
+    public void OlderTargetsGetTheNetStandardBuildAndTheGeneratedWrapperCompiles(string targetFramework)
+    {
+        string project = Path.Combine(_package.WorkRoot, "library-" + targetFramework);
+        WriteSharedConsumerFiles();
+        Directory.CreateDirectory(project);
+        File.WriteAllText(Path.Combine(project, "Library.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <TargetFramework>{targetFramework}</TargetFramework>
+                <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="ChunkedAttention" Version="{_package.Version}" />
+                <PackageReference Include="TorchSharp" Version="{TorchSharpVersion}" />
+              </ItemGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(project, "Attention.cs"), """
+            using ChunkedAttention;
+            using TorchSharp;
+            using static TorchSharp.torch;
+
+            namespace Library
+            {
+                [ChunkedAttention(ChunkSize = 256, Devices = AttentionDevices.Mps | AttentionDevices.Cuda)]
+                public sealed partial class CrossAttention : nn.Module
+                {
+                    public CrossAttention() : base(nameof(CrossAttention)) { }
+
+                    public Tensor Forward(Tensor q, Tensor k, Tensor v, Tensor mask)
+                    {
+                        return ChunkedScaledDotProductAttention(q, k, v, attn_mask: mask, is_casual: true, scale: 0.125);
+                    }
+                }
+            }
+            """);
+
+        var build = DotnetCli.Run(project, null, "build", "-nologo").ShouldSucceed($"building a {targetFramework} library");
+        Assert.Empty(DiagnosticLines(build.Output, "SDPA00"));
+        // What NuGet chose to compile against, from the restore's assets file: targets -> framework -> package -> compile.
+        using var assets = JsonDocument.Parse(File.ReadAllText(Path.Combine(project, "obj", "project.assets.json")));
+        JsonElement target = assets.RootElement.GetProperty("targets").EnumerateObject().Single().Value;
+        JsonElement package = target.GetProperty("ChunkedAttention/" + _package.Version);
+        string[] compiled = package.GetProperty("compile").EnumerateObject().Select(p => p.Name).ToArray();
+        Assert.Equal(new[] { "lib/netstandard2.0/ChunkedAttention.Runtime.dll" }, compiled);
+    }
+
     private static string[] DiagnosticLines(string output, string idPrefix) =>
         output.Split('\n')
             .Where(line => Regex.IsMatch(line, $@"(warning|error|info) {idPrefix}\d*"))
@@ -93,13 +145,13 @@ public sealed class PackageEndToEndTests : IClassFixture<PackedPackageFixture>
             .Distinct()
             .ToArray();
 
-    private void WriteConsumerProject(string directory)
+    /// <summary>
+    /// The files above every consumer project: isolation from this repository's build settings, the build-only
+    /// TorchSharp loading fix (Debian 12's libstdc++ is too old for libLibTorchSharp.so) and the local feed.
+    /// </summary>
+    private void WriteSharedConsumerFiles()
     {
-        Directory.CreateDirectory(directory);
         string root = _package.WorkRoot;
-
-        // Isolate the consumer from this repository's build settings, but apply the build-only
-        // TorchSharp loading fix (Debian 12's libstdc++ is too old for libLibTorchSharp.so).
         File.WriteAllText(Path.Combine(root, "Directory.Build.props"), "<Project />\n");
         File.WriteAllText(Path.Combine(root, "Directory.Build.targets"),
             $"<Project>\n  <Import Project=\"{Path.Combine(_package.RepositoryRoot, "eng", "TorchSharpNativeFix.targets")}\" />\n</Project>\n");
@@ -114,6 +166,12 @@ public sealed class PackageEndToEndTests : IClassFixture<PackedPackageFixture>
               </packageSources>
             </configuration>
             """);
+    }
+
+    private void WriteConsumerProject(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        WriteSharedConsumerFiles();
 
         File.WriteAllText(Path.Combine(directory, "Consumer.csproj"), $"""
             <Project Sdk="Microsoft.NET.Sdk">

@@ -109,18 +109,51 @@ public class FallbackTests
         Assert.Single(recorder.Steps); // plan says 2 chunks, but native worked
     }
 
+    /// <summary>One error text per size limit in docs/mps-limits.md, as MPS words it.</summary>
+    private static readonly string[] MpsErrors =
+    {
+        MpsMessage,
+        "failed assertion `[MPSNDArray initWithDevice:descriptor:] Error: product of dimension sizes > 2**31'",
+        "Output size of the matrix multiplication is larger than currently supported by the MPS backend: 72250,72250, needs to be less than 2**32 elements.",
+        "[MPSNDArrayDescriptor sliceDimension:withSubrange:] error: NDArray dimension length > INT_MAX",
+        "RuntimeError: Invalid buffer size: 2.25 GB",
+        "Placeholder shape mismatches (expected 1, got 4096 at dim 2)",
+    };
+
+    public static TheoryData<string> DocumentedMpsErrors() => new(MpsErrors);
+
     [Theory]
-    [InlineData("Placeholder shape mismatch (4294967296 vs 1)")]
-    [InlineData("[MPSNDArray initWithDevice:descriptor:] Error: product of dimension sizes > 2**31")]
-    [InlineData("Invalid buffer size: 5.00 GB")]
-    public void EveryDocumentedMarkerTriggersTheRetry(string message)
+    [MemberData(nameof(DocumentedMpsErrors))]
+    public void EveryDocumentedMpsErrorTriggersTheRetryThroughExactlyOneMarker(string message)
     {
         using var scope = NewDisposeScope();
         var (q, k, v) = Inputs();
         var native = new FlakyNative(message);
         var result = native.Recorder.Attention(q, k, v, NativeFirst);
         Reference.AssertClose(Reference.Native(q, k, v), result);
-        Assert.Contains(ChunkedSdpa.NativeFailureMarkers, marker => message.Contains(marker, StringComparison.Ordinal));
+        Assert.Equal(1, native.Recorder.FailureCache.Count);
+        Assert.Single(ChunkedSdpa.NativeFailureMarkers, marker => message.Contains(marker, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void EveryMarkerStandsForADocumentedMpsError()
+    {
+        Assert.All(ChunkedSdpa.NativeFailureMarkers, marker =>
+            Assert.Contains(MpsErrors, message => message.Contains(marker, StringComparison.Ordinal)));
+    }
+
+    [Theory]
+    [InlineData("[MPSNDArray initWithDevice:] Error: unsupported data type")]
+    [InlineData("NDArray of the wrong rank")]
+    [InlineData("Invalid argument: buffer")]
+    [InlineData("CUDA out of memory. Tried to allocate 2.00 GiB")]
+    public void ErrorsBroaderThanTheSizeLimitsAreNotRetried(string message)
+    {
+        var (q, k, v) = Inputs();
+        var native = new FlakyNative(message);
+        var e = Assert.Throws<ExternalException>(() => native.Recorder.Attention(q, k, v, NativeFirst));
+        Assert.Equal(message, e.Message);
+        Assert.Equal(0, native.Recorder.FailureCache.Count);
     }
 
     [Fact]

@@ -53,7 +53,8 @@ public class GuardTests
         var (q, k, _) = Inputs();
         Assert.True(ChunkedSdpa.ShouldChunk(q, k, new ChunkedAttentionOptions { ChunkSize = 3, Devices = AttentionDevices.Cpu }));
         Assert.False(ChunkedSdpa.ShouldChunk(q, k, new ChunkedAttentionOptions { ChunkSize = 3, Devices = AttentionDevices.Cuda | AttentionDevices.Mps }));
-        Assert.False(ChunkedSdpa.ShouldChunk(q, k, new ChunkedAttentionOptions { ChunkSize = 3, Devices = AttentionDevices.None }));
+        // Devices = None selects no device: the one settings rulebook rejects it (SDPA003 at build time).
+        Assert.Throws<ArgumentOutOfRangeException>(() => ChunkedSdpa.ShouldChunk(q, k, new ChunkedAttentionOptions { ChunkSize = 3, Devices = AttentionDevices.None }));
     }
 
     [Fact]
@@ -91,6 +92,82 @@ public class GuardTests
         var expected = Reference.Native(q, k, v, mask, causal: true, scale: 0.4, gqa: true);
         var actual = ChunkedSdpa.Attention(q, k, v, mask, is_causal: true, scale: 0.4, enable_gqa: true);
         Reference.AssertClose(expected, actual);
+    }
+
+    [Theory]
+    [InlineData(AttentionDevices.Mps, "", false)]
+    [InlineData(AttentionDevices.Cpu, "", true)]
+    [InlineData(AttentionDevices.Cuda | AttentionDevices.Mps, "auto", false)]
+    [InlineData(AttentionDevices.All, "auto", true)]
+    [InlineData(AttentionDevices.Mps, "always", true)]
+    [InlineData(AttentionDevices.All, "off", false)]
+    public void IsChunkingDeviceReadsOnlyTheDeviceAndTheModeVariable(AttentionDevices devices, string mode, bool expected)
+    {
+        using var env = new EnvironmentScope().Set(EnvironmentScope.Mode, mode);
+        var (q, k, _) = Inputs();
+        var options = new ChunkedAttentionOptions { ChunkSize = 3, Devices = devices };
+        Assert.Equal(expected, ChunkedSdpa.IsChunkingDevice(q, options));
+
+        // The cheap guard is the device half of ShouldChunk: with sizes that split, both agree.
+        Assert.Equal(expected, ChunkedSdpa.ShouldChunk(q, k, options));
+    }
+
+    [Fact]
+    public void IsChunkingDeviceThrowsForAnInvalidModeVariable()
+    {
+        using var env = new EnvironmentScope().Set(EnvironmentScope.Mode, "sometimes");
+        var (q, _, _) = Inputs();
+        var e = Assert.Throws<InvalidOperationException>(() => ChunkedSdpa.IsChunkingDevice(q));
+        Assert.Contains("CHUNKED_ATTENTION has the invalid value 'sometimes'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SkipDeviceCheckTrustsTheCallersGuard()
+    {
+        using var scope = NewDisposeScope();
+        var (q, k, v) = Inputs();
+        var mpsOnly = new ChunkedAttentionOptions { ChunkSize = 3 };
+        var trusted = new ChunkedAttentionOptions { ChunkSize = 3, SkipDeviceCheck = true };
+
+        var checkedRecorder = new StepRecorder();
+        checkedRecorder.Attention(q, k, v, mpsOnly);
+        Assert.Equal(1, checkedRecorder.Count); // CPU is not an MPS device: one native step
+
+        var trustingRecorder = new StepRecorder();
+        Reference.AssertClose(Reference.Native(q, k, v), trustingRecorder.Attention(q, k, v, trusted));
+        Assert.Equal(3, trustingRecorder.Count); // the device check was the caller's: the plan's three chunks
+    }
+
+    [Theory]
+    [InlineData(false, false, false, false, true)]
+    [InlineData(true, false, false, false, true)]
+    [InlineData(false, true, false, false, true)]
+    [InlineData(true, true, false, false, false)]
+    [InlineData(false, false, true, false, false)]
+    [InlineData(false, false, false, true, false)]
+    public void IsNativeCallRulesOutExactlyWhatTorchSharpCannotDo(bool mask, bool causal, bool scale, bool gqa, bool native)
+    {
+        using var scope = NewDisposeScope();
+        var attnMask = mask ? ones(8, 9, dtype: ScalarType.Bool) : null;
+        Assert.Equal(native, ChunkedSdpa.IsNativeCall(attnMask, causal, scale ? 0.3 : null, gqa));
+    }
+
+    [Fact]
+    public void NativeNeverChunksAndAdaptsScaleGqaAndCausalWithMask()
+    {
+        using var env = new EnvironmentScope().Set(EnvironmentScope.Mode, "always").Set(EnvironmentScope.ChunkSize, "2");
+        using var scope = NewDisposeScope();
+        var (q, k, v) = AttentionInputs.Random(103, hq: 6, hkv: 2);
+        var mask = rand(new long[] { 2, 1, 7, 9 }, generator: Reference.Seeded(104)).gt(0.2);
+        var recorder = new StepRecorder();
+        using (recorder.Install())
+        {
+            var actual = ChunkedSdpa.Native(q, k, v, mask, is_causal: true, scale: 0.4, enable_gqa: true);
+            Reference.AssertClose(Reference.Native(q, k, v, mask, causal: true, scale: 0.4, gqa: true), actual);
+        }
+
+        var step = Assert.Single(recorder.Steps);
+        Assert.Equal(q.size(-2), step.QueryRows);
     }
 
     [Theory]

@@ -101,10 +101,11 @@ public class ValidationTests
             Scale = double.PositiveInfinity,
             Exception = typeof(ArgumentOutOfRangeException),
         },
-        ["ChunkSize 0"] = () => OptionsOf(new() { ChunkSize = 0 }, "options.ChunkSize must be > 0", "but is 0", "positive value such as 1024"),
-        ["ChunkSize negative"] = () => OptionsOf(new() { ChunkSize = -5 }, "options.ChunkSize must be > 0", "but is -5", "positive value"),
-        ["KeyChunkSize negative"] = () => OptionsOf(new() { KeyChunkSize = -1 }, "options.KeyChunkSize must be >= 0", "but is -1", "Use 0, or a positive block size"),
-        ["MaxScoreElements negative"] = () => OptionsOf(new() { MaxScoreElements = -3 }, "options.MaxScoreElements must be >= 0", "but is -3", "Use 0, or a positive cap"),
+        ["options: ChunkSize 0"] = () => OptionsOf(new() { ChunkSize = 0 }, "options.ChunkSize must be > 0", "but is 0", "positive value such as 1024"),
+        ["options: ChunkSize negative"] = () => OptionsOf(new() { ChunkSize = -5 }, "options.ChunkSize must be > 0", "but is -5", "positive value"),
+        ["options: KeyChunkSize negative"] = () => OptionsOf(new() { KeyChunkSize = -1 }, "options.KeyChunkSize must be >= 0", "but is -1", "Use 0, or a positive block size"),
+        ["options: MaxScoreElements negative"] = () => OptionsOf(new() { MaxScoreElements = -3 }, "options.MaxScoreElements must be >= 0", "but is -3", "Use 0, or a positive cap"),
+        ["options: Devices None"] = () => OptionsOf(new() { Devices = AttentionDevices.None }, "options.Devices must select at least one device", "but is None", "CHUNKED_ATTENTION=off"),
     };
 
     private static BadCall DropoutOf(double p, string actual) =>
@@ -128,14 +129,21 @@ public class ValidationTests
         {
             data.Add("Chunked", name);
             data.Add("Attention", name);
+            if (!name.StartsWith("options: ", StringComparison.Ordinal))
+            {
+                data.Add("Native", name); // takes no options
+            }
         }
 
         return data;
     }
 
-    private static Tensor Call(string entry, BadCall bad) => entry == "Chunked"
-        ? ChunkedSdpa.Chunked(bad.Query, bad.Key, bad.Value, bad.Mask, bad.P, false, bad.Scale, bad.Gqa, bad.Options)
-        : ChunkedSdpa.Attention(bad.Query, bad.Key, bad.Value, bad.Mask, bad.P, false, bad.Scale, bad.Gqa, bad.Options);
+    private static Tensor Call(string entry, BadCall bad) => entry switch
+    {
+        "Chunked" => ChunkedSdpa.Chunked(bad.Query, bad.Key, bad.Value, bad.Mask, bad.P, false, bad.Scale, bad.Gqa, bad.Options),
+        "Native" => ChunkedSdpa.Native(bad.Query, bad.Key, bad.Value, bad.Mask, bad.P, false, bad.Scale, bad.Gqa),
+        _ => ChunkedSdpa.Attention(bad.Query, bad.Key, bad.Value, bad.Mask, bad.P, false, bad.Scale, bad.Gqa, bad.Options),
+    };
 
     private static void AssertClear(Exception e, string argument, IEnumerable<string> mentions)
     {
@@ -162,7 +170,8 @@ public class ValidationTests
 
     public static TheoryData<string> PlanChecks() => new()
     {
-        "query is null", "key is null", "query of rank 1", "key of rank 1", "ChunkSize 0", "KeyChunkSize negative", "MaxScoreElements negative",
+        "query is null", "key is null", "query of rank 1", "key of rank 1", "options: ChunkSize 0", "options: KeyChunkSize negative",
+        "options: MaxScoreElements negative", "options: Devices None",
     };
 
     [Theory]
@@ -173,5 +182,19 @@ public class ValidationTests
         var bad = BadCalls[badCall]();
         AssertClear(Assert.Throws(bad.Exception, () => ChunkedSdpa.Plan(bad.Query, bad.Key, bad.Options)), bad.Argument, bad.Mentions);
         AssertClear(Assert.Throws(bad.Exception, () => ChunkedSdpa.ShouldChunk(bad.Query, bad.Key, bad.Options)), bad.Argument, bad.Mentions);
+    }
+
+    public static TheoryData<string> DeviceGuardChecks() => new()
+    {
+        "query is null", "options: ChunkSize 0", "options: KeyChunkSize negative", "options: MaxScoreElements negative", "options: Devices None",
+    };
+
+    [Theory]
+    [MemberData(nameof(DeviceGuardChecks))]
+    public void IsChunkingDeviceChecksQueryAndOptionsLikeTheOtherEntries(string badCall)
+    {
+        using var scope = NewDisposeScope();
+        var bad = BadCalls[badCall]();
+        AssertClear(Assert.Throws(bad.Exception, () => ChunkedSdpa.IsChunkingDevice(bad.Query, bad.Options)), bad.Argument, bad.Mentions);
     }
 }

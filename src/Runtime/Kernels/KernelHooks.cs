@@ -1,27 +1,32 @@
 using System;
+using System.Threading;
+using ChunkedAttention.Guard;
 using static TorchSharp.torch;
 
 namespace ChunkedAttention.Kernels;
 
-/// <summary>TorchSharp's SDPA signature: (query, key, value, attn_mask, p, is_causal).</summary>
-internal delegate Tensor NativeSdpa(Tensor query, Tensor key, Tensor value, Tensor? attnMask, double p, bool isCausal);
-
-/// <summary>One unit of kernel work: a native call on a query chunk, or one key block of the online softmax.</summary>
-/// <param name="QueryStart">First query row.</param>
-/// <param name="QueryRows">Query rows.</param>
-/// <param name="KeyStart">First key.</param>
-/// <param name="KeyRows">Keys.</param>
-/// <param name="ScoreElements">batch*heads*rows*keys of this step's q·kᵀ scores.</param>
-internal readonly record struct AttentionStep(long QueryStart, long QueryRows, long KeyStart, long KeyRows, long ScoreElements);
-
 /// <summary>
 /// The seam between the planner-driven loops and the outside world: which native SDPA to call and who
-/// watches the steps. Production code uses <see cref="Default"/>; tests and benchmarks inject a counting
-/// observer or a native call that fails like MPS does.
+/// watches the steps. Production code uses <see cref="Default"/>; tests and benchmarks install a counting
+/// observer or a native call that fails like MPS does with <see cref="Override"/>, which every public entry of
+/// <see cref="ChunkedSdpa"/> honours through <see cref="Current"/> (also for calls made by generated wrappers).
 /// </summary>
 internal sealed class KernelHooks
 {
+    private static readonly AsyncLocal<KernelHooks?> Installed = new();
+
     public static KernelHooks Default { get; } = new();
+
+    /// <summary>The hooks installed for this async flow by <see cref="Override"/>, else <see cref="Default"/>.</summary>
+    public static KernelHooks Current => Installed.Value ?? Default;
+
+    /// <summary>Installs <paramref name="hooks"/> for this async flow until the result is disposed.</summary>
+    public static IDisposable Override(KernelHooks hooks)
+    {
+        var previous = Installed.Value;
+        Installed.Value = hooks;
+        return new Restore(previous);
+    }
 
     /// <summary>The native SDPA; TorchSharp's by default.</summary>
     public NativeSdpa Native { get; init; } = static (q, k, v, mask, p, causal) =>
@@ -32,4 +37,13 @@ internal sealed class KernelHooks
 
     /// <summary>Where <see cref="ChunkedAttentionOptions.TryNativeFirst"/> remembers shapes native failed on.</summary>
     public NativeFailureCache FailureCache { get; init; } = NativeFailureCache.Shared;
+
+    private sealed class Restore : IDisposable
+    {
+        private readonly KernelHooks? _previous;
+
+        public Restore(KernelHooks? previous) => _previous = previous;
+
+        public void Dispose() => Installed.Value = _previous;
+    }
 }

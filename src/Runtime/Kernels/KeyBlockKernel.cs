@@ -43,7 +43,6 @@ internal static class KeyBlockKernel
         }
 
         var length = problem.QueryLength;
-        var keyLength = problem.KeyLength;
         var output = OutputLayout.Allocate(problem.OutputShape, problem.Query);
         for (long start = 0; start < length; start += plan.QueryRows)
         {

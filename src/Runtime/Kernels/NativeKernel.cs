@@ -12,6 +12,13 @@ namespace ChunkedAttention.Kernels;
 /// </summary>
 internal static class NativeKernel
 {
+    /// <summary>
+    /// The one rule of what TorchSharp's own SDPA computes as PyTorch does: no explicit scale, no grouped-query
+    /// heads, and not causal together with a mask. Exactly the three cases <see cref="Step"/> adapts.
+    /// </summary>
+    public static bool RunsAsIs(bool hasMask, bool isCausal, bool hasScale, bool enableGqa) =>
+        !hasScale && !enableGqa && !(isCausal && hasMask);
+
     /// <summary>Attention over the whole problem. Temporaries belong to the caller's dispose scope.</summary>
     public static Tensor Run(AttentionProblem problem, KernelHooks hooks)
     {

@@ -1,5 +1,4 @@
 using System;
-using ChunkedAttention.Validation;
 
 namespace ChunkedAttention.Planning;
 

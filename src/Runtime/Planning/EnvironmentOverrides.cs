@@ -30,13 +30,16 @@ internal readonly record struct EnvironmentOverrides(ChunkingMode Mode, long? Ch
     /// </summary>
     /// <exception cref="InvalidOperationException">A variable holds a value that is not understood.</exception>
     public static EnvironmentOverrides Read() =>
-        new(ParseMode(Environment.GetEnvironmentVariable(ModeVariable)),
-            ParseChunkSize(Environment.GetEnvironmentVariable(ChunkSizeVariable)));
+        new(ReadMode(), ParseChunkSize(Environment.GetEnvironmentVariable(ChunkSizeVariable)));
+
+    /// <summary>Reads <c>CHUNKED_ATTENTION</c> alone: all the device guard needs.</summary>
+    /// <exception cref="InvalidOperationException">The variable holds a value that is not understood.</exception>
+    public static ChunkingMode ReadMode() => ParseMode(Environment.GetEnvironmentVariable(ModeVariable));
 
     internal static ChunkingMode ParseMode(string? raw)
     {
         var text = raw?.Trim();
-        if (string.IsNullOrEmpty(text) || text.Equals("auto", StringComparison.OrdinalIgnoreCase))
+        if (text is null || text.Length == 0 || text.Equals("auto", StringComparison.OrdinalIgnoreCase))
         {
             return ChunkingMode.Auto;
         }
@@ -58,7 +61,7 @@ internal readonly record struct EnvironmentOverrides(ChunkingMode Mode, long? Ch
     internal static long? ParseChunkSize(string? raw)
     {
         var text = raw?.Trim();
-        if (string.IsNullOrEmpty(text))
+        if (text is null || text.Length == 0)
         {
             return null;
         }

@@ -78,11 +78,13 @@ internal static class AttentionValidator
         }
 
         var queryLeading = Shapes.Leading(qs);
-        var scoreLeading = Shapes.Broadcast(queryLeading, keyLeading) ?? throw new ArgumentException(
+        _ = Shapes.Broadcast(queryLeading, keyLeading) ?? throw new ArgumentException(
             $"key's leading dims {Shapes.Format(Shapes.Leading(ks))} do not broadcast with query's {Shapes.Format(queryLeading)} ({Shapes3()}). " +
             "Make each of key's leading dims (batch..., heads) equal to query's or 1, as native SDPA requires" +
             (enableGqa ? "." : "; for fewer key/value heads than query heads pass enable_gqa: true."),
             nameof(key));
+        // The scores' leading dims, computed the one way the planner computes them for ShouldChunk and Plan.
+        var scoreLeading = Shapes.ScoreLeading(qs, ks);
         var outputLeading = Shapes.Broadcast(scoreLeading, valueLeading) ?? throw new ArgumentException(
             $"value's leading dims {Shapes.Format(Shapes.Leading(vs))} do not broadcast with query's and key's {Shapes.Format(scoreLeading)} ({Shapes3()}). " +
             "Make each of value's leading dims (batch..., heads) equal to those of query and key, or 1, as native SDPA requires.",
@@ -98,13 +100,13 @@ internal static class AttentionValidator
         if (double.IsNaN(p) || p < 0 || p >= 1)
         {
             throw new ArgumentOutOfRangeException(nameof(p), p,
-                string.Create(CultureInfo.InvariantCulture, $"p (dropout probability) must be in [0, 1) but is {p}. Use 0 for no dropout."));
+                FormattableString.Invariant($"p (dropout probability) must be in [0, 1) but is {p}. Use 0 for no dropout."));
         }
 
-        if (scale is { } s && !double.IsFinite(s))
+        if (scale is { } s && (double.IsNaN(s) || double.IsInfinity(s)))
         {
             throw new ArgumentOutOfRangeException(nameof(scale), s,
-                string.Create(CultureInfo.InvariantCulture, $"scale must be a finite number but is {s}. Pass null for the default 1/sqrt(E)."));
+                FormattableString.Invariant($"scale must be a finite number but is {s}. Pass null for the default 1/sqrt(E)."));
         }
 
         var headDim = qs[^1];
@@ -129,16 +131,22 @@ internal static class AttentionValidator
     public static bool IsFloating(ScalarType t) =>
         t is ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64;
 
-    /// <summary>Present and at least (L, E): every other check reads the last two dims.</summary>
-    private static void CheckTensor(Tensor? t, string name, string layout)
+    /// <summary>A tensor argument that must not be null (only attn_mask may be).</summary>
+    public static void CheckPresent(Tensor? t, string name, string layout = QueryLayout)
     {
         if (t is null)
         {
             throw new ArgumentNullException(name,
                 $"{name} must be a tensor of shape {layout} but is null. Pass a {name} tensor; only attn_mask may be null.");
         }
+    }
 
-        if (t.dim() < 2)
+    /// <summary>Present and at least (L, E): every other check reads the last two dims.</summary>
+    private static void CheckTensor(Tensor? t, string name, string layout)
+    {
+        CheckPresent(t, name, layout);
+
+        if (t!.dim() < 2)
         {
             throw new ArgumentException(
                 $"{name} must have at least 2 dimensions {layout} but has shape {Shapes.Format(t)}. Add the missing dims, e.g. with unsqueeze.",

@@ -27,6 +27,12 @@ internal static class OptionsValidator
                 Invariant($"options.MaxScoreElements must be >= 0 (0 = no cap) but is {o.MaxScoreElements}. Use 0, or a positive cap on batch*heads*rows*keys."));
         }
 
+        if (o.Devices == AttentionDevices.None)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), o.Devices,
+                Invariant($"options.Devices must select at least one device (Cpu, Cuda, Mps or All) but is {o.Devices}. To never chunk, call native SDPA or set CHUNKED_ATTENTION=off."));
+        }
+
         return o;
     }
 

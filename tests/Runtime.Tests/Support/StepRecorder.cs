@@ -1,5 +1,7 @@
+using System;
 using System.Collections.Concurrent;
 using System.Linq;
+using ChunkedAttention.Guard;
 using ChunkedAttention.Kernels;
 using static TorchSharp.torch;
 
@@ -33,13 +35,22 @@ internal sealed class StepRecorder
 
     public long LargestScoreBlock => _steps.IsEmpty ? 0 : _steps.Max(s => s.ScoreElements);
 
+    /// <summary>Installs these hooks for the calling flow (public entries and generated wrappers) until disposed.</summary>
+    public IDisposable Install() => KernelHooks.Override(Hooks);
+
     /// <summary><see cref="ChunkedSdpa.Attention"/> (the guard) through these hooks.</summary>
     public Tensor Attention(Tensor q, Tensor k, Tensor v, ChunkedAttentionOptions options, Tensor? mask = null,
-        bool causal = false, double? scale = null, bool gqa = false) =>
-        ChunkedSdpa.RunAttention(q, k, v, mask, 0, causal, scale, gqa, options, Hooks);
+        bool causal = false, double? scale = null, bool gqa = false)
+    {
+        using var installed = Install();
+        return ChunkedSdpa.Attention(q, k, v, mask, 0, causal, scale, gqa, options);
+    }
 
     /// <summary><see cref="ChunkedSdpa.Chunked"/> (always chunked) through these hooks.</summary>
     public Tensor Chunked(Tensor q, Tensor k, Tensor v, ChunkedAttentionOptions options, Tensor? mask = null,
-        bool causal = false, double? scale = null, bool gqa = false) =>
-        ChunkedSdpa.RunChunked(q, k, v, mask, 0, causal, scale, gqa, options, Hooks);
+        bool causal = false, double? scale = null, bool gqa = false)
+    {
+        using var installed = Install();
+        return ChunkedSdpa.Chunked(q, k, v, mask, 0, causal, scale, gqa, options);
+    }
 }

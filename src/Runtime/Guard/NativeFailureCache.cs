@@ -3,7 +3,7 @@ using System.Collections.Concurrent;
 using System.Text;
 using ChunkedAttention.Validation;
 
-namespace ChunkedAttention.Kernels;
+namespace ChunkedAttention.Guard;
 
 /// <summary>
 /// For <see cref="ChunkedAttentionOptions.TryNativeFirst"/>: recognises the errors the MPS backend raises for
@@ -19,20 +19,21 @@ internal sealed class NativeFailureCache
     public static NativeFailureCache Shared { get; } = new();
 
     /// <summary>
-    /// Substrings of the messages MPS gives when one SDPA call is too large:
-    /// MPSGraph's "Placeholder shape mismatch" for tensors past its limits, and the MPSNDArray assertions
-    /// "total bytes of NDArray &gt; 2**32" and "product of dimension sizes &gt; 2**31", plus Metal's
-    /// "Invalid buffer size" when an allocation exceeds the device's buffer limit.
-    /// (pytorch/pytorch issues 84039, 149261.)
+    /// Substrings of the errors MPS raises when one call is too large, one per limit in docs/mps-limits.md
+    /// (sources there): the MPSNDArray assertions on bytes (pytorch/pytorch#149261), element count
+    /// (pytorch/pytorch#84039) and dimension length (pytorch/pytorch#158824), the matmul output limit
+    /// (pytorch/pytorch#141909), Metal's buffer limit (invoke-ai/InvokeAI#3168) and MPSGraph's shape-specialised
+    /// placeholders (invoke-ai/InvokeAI#7887). Each is specific to MPS: a bare "NDArray" would also match
+    /// unrelated errors, so it is not a marker.
     /// </summary>
     public static readonly string[] Markers =
     {
-        "Placeholder shape mismatch",
-        "MPSNDArray",
-        "NDArray",
         "total bytes of NDArray > 2**32",
         "product of dimension sizes > 2**31",
+        "NDArray dimension length > INT_MAX",
+        "Output size of the matrix multiplication is larger than currently supported",
         "Invalid buffer size",
+        "Placeholder shape mismatch",
     };
 
     public int Count => _failed.Count;
@@ -44,7 +45,7 @@ internal sealed class NativeFailureCache
         {
             foreach (var marker in Markers)
             {
-                if (e.Message.Contains(marker, StringComparison.Ordinal))
+                if (e.Message.IndexOf(marker, StringComparison.Ordinal) >= 0)
                 {
                     return true;
                 }

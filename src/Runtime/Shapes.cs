@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Linq;
 using static TorchSharp.torch;
 
-namespace ChunkedAttention.Validation;
+namespace ChunkedAttention;
 
 /// <summary>Shape arithmetic and the way shapes are written in messages.</summary>
 internal static class Shapes
@@ -64,6 +64,12 @@ internal static class Shapes
 
         return result;
     }
+
+    /// <summary>
+    /// batch x heads of the q·kᵀ scores: the product of <see cref="ScoreLeading"/>. The one way the validator, the
+    /// planner and the guard count the scores of one row of keys.
+    /// </summary>
+    public static long ScoreBatch(long[] queryShape, long[] keyShape) => Product(ScoreLeading(queryShape, keyShape));
 
     /// <summary>Product of the dims, saturating at <see cref="long.MaxValue"/>.</summary>
     public static long Product(long[] dims)
