@@ -29,8 +29,8 @@ public sealed class ChunkedAttentionAttribute : Attribute
     /// <summary>Keys per block: 0 keeps the keys whole; &gt; 0 merges key blocks with an online softmax.</summary>
     public int KeyChunkSize { get; set; }
 
-    /// <summary>Device types on which chunking applies. Default <see cref="AttentionDevices.Mps"/>.</summary>
-    public AttentionDevices Devices { get; set; } = AttentionDevices.Mps;
+    /// <summary>Device types on which chunking applies. Default <see cref="ChunkedAttentionOptions.DefaultDevices"/> (MPS).</summary>
+    public AttentionDevices Devices { get; set; } = ChunkedAttentionOptions.DefaultDevices;
 
     /// <summary>Cap on batch*heads*rows*keys of one chunk's scores; 0 = no cap.</summary>
     public long MaxScoreElements { get; set; }

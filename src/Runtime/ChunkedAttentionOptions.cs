@@ -11,8 +11,11 @@ namespace ChunkedAttention;
 /// </remarks>
 public sealed class ChunkedAttentionOptions
 {
-    /// <summary>Query rows per chunk when nothing else is said.</summary>
+    /// <summary>Query rows per chunk when nothing else is said (the attribute's default too).</summary>
     public const int DefaultChunkSize = 1024;
+
+    /// <summary>Where chunking applies when nothing else is said (the attribute's default too): MPS only.</summary>
+    public const AttentionDevices DefaultDevices = AttentionDevices.Mps;
 
     /// <summary>The attribute's defaults: ChunkSize 1024, keys whole, MPS only, no score cap, no native-first attempt.</summary>
     public static ChunkedAttentionOptions Default { get; } = new();
@@ -34,7 +37,7 @@ public sealed class ChunkedAttentionOptions
     /// <param name="skipDeviceCheck">The caller has already checked <see cref="ChunkedSdpa.IsChunkingDevice"/>; see
     /// <see cref="SkipDeviceCheck"/>.</param>
     public ChunkedAttentionOptions(int chunkSize = DefaultChunkSize, int keyChunkSize = 0,
-        AttentionDevices devices = AttentionDevices.Mps, long maxScoreElements = 0, bool tryNativeFirst = false,
+        AttentionDevices devices = DefaultDevices, long maxScoreElements = 0, bool tryNativeFirst = false,
         bool skipDeviceCheck = false)
     {
         ChunkSize = chunkSize;
@@ -62,7 +65,7 @@ public sealed class ChunkedAttentionOptions
     /// Device types on which <see cref="ChunkedSdpa.Attention"/> chunks (default <see cref="AttentionDevices.Mps"/>).
     /// <see cref="ChunkedSdpa.Chunked"/> ignores it.
     /// </summary>
-    public AttentionDevices Devices { get; init; } = AttentionDevices.Mps;
+    public AttentionDevices Devices { get; init; } = DefaultDevices;
 
     /// <summary>
     /// Cap on the score elements (batch*heads*rows*keys) one step may hold; must be &gt;= 0; 0 = no cap.

@@ -127,6 +127,27 @@ public class RobustnessTests
     }
 
     [Fact]
+    public void TheAttributeTheOptionsAndTheirConstructorShareEachSettingsDefault()
+    {
+        var attribute = new ChunkedAttentionAttribute();
+        var byConstructor = new ChunkedAttentionOptions(chunkSize: ChunkedAttentionOptions.DefaultChunkSize);
+        foreach (var setting in typeof(ChunkedAttentionAttribute).GetProperties())
+        {
+            if (setting.DeclaringType != typeof(ChunkedAttentionAttribute))
+            {
+                continue; // Attribute.TypeId
+            }
+
+            var option = typeof(ChunkedAttentionOptions).GetProperty(setting.Name);
+            Assert.True(option is not null, $"ChunkedAttentionOptions lacks the attribute's setting {setting.Name}");
+            var expected = setting.GetValue(attribute);
+            Assert.Equal(expected, option!.GetValue(ChunkedAttentionOptions.Default));
+            Assert.Equal(expected, option.GetValue(new ChunkedAttentionOptions()));
+            Assert.Equal(expected, option.GetValue(byConstructor));
+        }
+    }
+
+    [Fact]
     public void OptionsAreImmutable()
     {
         foreach (var property in typeof(ChunkedAttentionOptions).GetProperties())
