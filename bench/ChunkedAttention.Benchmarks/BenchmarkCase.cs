@@ -1,11 +1,13 @@
 using System;
 using System.Collections.Generic;
+using ChunkedAttention.Kernels;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ChunkedAttention.Benchmarks;
 
 /// <summary>One way of computing attention for a case's inputs.</summary>
-public enum Variant
+internal enum Variant
 {
     /// <summary>TorchSharp's scaled_dot_product_attention, called directly.</summary>
     Native,
@@ -13,15 +15,21 @@ public enum Variant
     /// <summary><see cref="ChunkedSdpa.Chunked"/> with the case's options.</summary>
     Chunked,
 
-    /// <summary><see cref="ChunkedSdpa.Attention"/> with the default (MPS-only) options on CPU: the guard's native path.</summary>
+    /// <summary><see cref="ChunkedSdpa.Attention"/> with the case's options (the default MPS-only options: the guard's native path).</summary>
     Guard,
 
     /// <summary>matmul + softmax + matmul, the way attention is written by hand in TorchSharp.</summary>
     Manual,
+
+    /// <summary>The case's experiment (an alternative kernel, see <see cref="Experiments"/>).</summary>
+    Experiment,
+
+    /// <summary>The candidate's own native SDPA calls, recorded once and replayed back to back with nothing else.</summary>
+    Floor,
 }
 
 /// <summary>Inputs of one attention call.</summary>
-public sealed record AttentionInputs(Tensor Query, Tensor Key, Tensor Value, Tensor? Mask, bool IsCausal) : IDisposable
+internal sealed record AttentionInputs(Tensor Query, Tensor Key, Tensor Value, Tensor? Mask, bool IsCausal) : IDisposable
 {
     public void Dispose()
     {
@@ -31,6 +39,9 @@ public sealed record AttentionInputs(Tensor Query, Tensor Key, Tensor Value, Ten
         Mask?.Dispose();
     }
 }
+
+/// <summary>An alternative kernel: a name and how it computes attention with a given native SDPA.</summary>
+internal sealed record ExperimentKernel(string Name, Func<AttentionInputs, NativeSdpa, Tensor> Run);
 
 /// <summary>A benchmark case: shapes, the variant it is compared against, and the target ratio.</summary>
 /// <param name="Name">Short id used on the command line.</param>
@@ -48,7 +59,7 @@ public sealed record AttentionInputs(Tensor Query, Tensor Key, Tensor Value, Ten
 /// <param name="Runs">Paired runs (after one warm-up pair); short cases need many for a stable median.</param>
 /// <param name="MemoryBaseline">Variant whose peak memory the candidate's is compared with, if any.</param>
 /// <param name="MemoryTarget">Largest acceptable candidate/memory-baseline peak ratio, if any.</param>
-public sealed record BenchmarkCase(
+internal sealed record BenchmarkCase(
     string Name,
     string Description,
     long Batch,
@@ -65,65 +76,117 @@ public sealed record BenchmarkCase(
     Variant? MemoryBaseline = null,
     double? MemoryTarget = null)
 {
-    /// <summary>The cases the issues name, in report order.</summary>
-    public static IReadOnlyList<BenchmarkCase> All { get; } = new[]
-    {
-        new BenchmarkCase("self-1024", "self-attention B2 H8 L=S=4096 E64, ChunkSize 1024",
-            2, 8, 4096, 4096, 64, false, Variant.Native, Variant.Chunked,
-            new ChunkedAttentionOptions { ChunkSize = 1024, Devices = AttentionDevices.All }, 1.03, 15),
-        new BenchmarkCase("self-512", "self-attention B2 H8 L=S=4096 E64, ChunkSize 512",
-            2, 8, 4096, 4096, 64, false, Variant.Native, Variant.Chunked,
-            new ChunkedAttentionOptions { ChunkSize = 512, Devices = AttentionDevices.All }, null, 9),
-        new BenchmarkCase("cross-regional", "cross-attention B2 H8 L=4096 S=77 E64, (B,1,L,S) regional mask, ChunkSize 1024",
-            2, 8, 4096, 77, 64, true, Variant.Native, Variant.Chunked,
-            new ChunkedAttentionOptions { ChunkSize = 1024, Devices = AttentionDevices.All }, 1.06, 101),
-        new BenchmarkCase("guard-native", "guard's non-chunking path (MPS-only options on CPU), self-attention B2 H8 L=S=4096 E64",
-            2, 8, 4096, 4096, 64, false, Variant.Native, Variant.Guard,
-            ChunkedAttentionOptions.Default, 1.02, 9),
-        new BenchmarkCase("keys-8192", "key blocks, B1 H4 L=S=8192 E64, ChunkSize 512, KeyChunkSize 1024",
-            1, 4, 8192, 8192, 64, false, Variant.Native, Variant.Chunked,
-            new ChunkedAttentionOptions { ChunkSize = 512, KeyChunkSize = 1024, Devices = AttentionDevices.All }, 2.0, 5),
-        new BenchmarkCase("keys-16384", "key blocks, B1 H4 L=S=16384 E64, ChunkSize 512, KeyChunkSize 1024",
-            1, 4, 16384, 16384, 64, false, Variant.Native, Variant.Chunked,
-            new ChunkedAttentionOptions { ChunkSize = 512, KeyChunkSize = 1024, Devices = AttentionDevices.All }, 2.0, 3,
-            MemoryBaseline: Variant.Manual, MemoryTarget: 0.10),
-        new BenchmarkCase("manual-16384", "manual attention (matmul + softmax + matmul), B1 H4 L=S=16384 E64",
-            1, 4, 16384, 16384, 64, false, Variant.Native, Variant.Manual,
-            ChunkedAttentionOptions.Default, null, 1),
-    };
+    /// <summary>is_causal.</summary>
+    public bool IsCausal { get; init; }
 
-    /// <summary>Creates the case's inputs (fp32, CPU) from a fixed seed.</summary>
-    public AttentionInputs CreateInputs()
+    /// <summary>Largest acceptable candidate/floor median ratio, if any (the floor is timed when this is set or on a device).</summary>
+    public double? FloorTarget { get; init; }
+
+    /// <summary>Forward and backward (gradients of query, key and value) instead of forward under no_grad.</summary>
+    public bool Training { get; init; }
+
+    /// <summary>The kernel <see cref="Variant.Experiment"/> runs.</summary>
+    public ExperimentKernel? Experiment { get; init; }
+
+    /// <summary>The cases of the CPU suite (the runtime issue's targets; what README's CPU table shows).</summary>
+    public static IReadOnlyList<BenchmarkCase> All => Suites.Cpu;
+
+    /// <summary>Creates the case's inputs from a fixed seed: drawn in Float32 on the CPU, then converted and moved.</summary>
+    public AttentionInputs CreateInputs(Device? device = null, ScalarType dtype = ScalarType.Float32)
     {
+        device ??= CPU;
+        using var scope = NewDisposeScope();
         manual_seed(1234);
-        Tensor query = randn(Batch, Heads, QueryRows, HeadDim);
-        Tensor key = randn(Batch, Heads, KeyRows, HeadDim);
-        Tensor value = randn(Batch, Heads, KeyRows, HeadDim);
+        Tensor Place(Tensor t) => t.to(dtype).to(device);
+        Tensor query = Place(randn(Batch, Heads, QueryRows, HeadDim));
+        Tensor key = Place(randn(Batch, Heads, KeyRows, HeadDim));
+        Tensor value = Place(randn(Batch, Heads, KeyRows, HeadDim));
         Tensor? mask = null;
         if (RegionalMask)
         {
             // Each query row sees the shared tokens plus the span of its region, as regional guidance does.
-            using Tensor row = arange(QueryRows).view(QueryRows, 1);
-            using Tensor token = arange(KeyRows).view(1, KeyRows);
-            using Tensor shared = token.lt(KeyRows / 4);
-            using Tensor firstHalf = row.lt(QueryRows / 2);
-            using Tensor spanA = token.ge(KeyRows / 4).logical_and(token.lt(KeyRows / 2));
-            using Tensor spanB = token.ge(KeyRows / 2);
-            using Tensor sees = shared.logical_or(firstHalf.logical_and(spanA)).logical_or(firstHalf.logical_not().logical_and(spanB));
-            mask = sees.expand(Batch, 1, QueryRows, KeyRows).contiguous();
+            Tensor row = arange(QueryRows).view(QueryRows, 1);
+            Tensor token = arange(KeyRows).view(1, KeyRows);
+            Tensor shared = token.lt(KeyRows / 4);
+            Tensor firstHalf = row.lt(QueryRows / 2);
+            Tensor spanA = token.ge(KeyRows / 4).logical_and(token.lt(KeyRows / 2));
+            Tensor spanB = token.ge(KeyRows / 2);
+            Tensor sees = shared.logical_or(firstHalf.logical_and(spanA)).logical_or(firstHalf.logical_not().logical_and(spanB));
+            mask = sees.expand(Batch, 1, QueryRows, KeyRows).contiguous().to(device);
         }
-        return new AttentionInputs(query, key, value, mask, IsCausal: false);
+
+        if (Training)
+        {
+            query.requires_grad_(true);
+            key.requires_grad_(true);
+            value.requires_grad_(true);
+        }
+
+        scope.MoveToOuter(query, key, value);
+        if (mask is not null)
+        {
+            scope.MoveToOuter(mask);
+        }
+
+        return new AttentionInputs(query, key, value, mask, IsCausal);
     }
 
-    /// <summary>Runs one variant once and returns its output.</summary>
-    public Tensor Run(Variant variant, AttentionInputs inputs) => variant switch
+    /// <summary>Runs one variant once (forward, or forward and backward for training cases) and returns its output.</summary>
+    public Tensor Run(Variant variant, AttentionInputs inputs, NativeCallRecorder? floor = null)
+    {
+        if (variant == Variant.Floor)
+        {
+            return (floor ?? throw new InvalidOperationException($"{Name}: no floor recorded")).Replay();
+        }
+
+        if (!Training)
+        {
+            return Forward(variant, inputs, RuntimeSeam.Default);
+        }
+
+        using var scope = NewDisposeScope();
+        var output = Forward(variant, inputs, RuntimeSeam.Default);
+        var grads = torch.autograd.grad(new[] { output }, new[] { inputs.Query, inputs.Key, inputs.Value },
+            new[] { ones_like(output) });
+        return scope.MoveToOuter(grads[0]);
+    }
+
+    /// <summary>The forward call of a variant, with <paramref name="native"/> as the native SDPA where the variant is chunked.</summary>
+    public Tensor Forward(Variant variant, AttentionInputs inputs, NativeSdpa native) => variant switch
     {
         Variant.Native => nn.functional.scaled_dot_product_attention(inputs.Query, inputs.Key, inputs.Value, inputs.Mask, is_casual: inputs.IsCausal),
-        Variant.Chunked => ChunkedSdpa.Chunked(inputs.Query, inputs.Key, inputs.Value, inputs.Mask, is_causal: inputs.IsCausal, options: Options),
+        Variant.Chunked => ReferenceEquals(native, RuntimeSeam.Default)
+            ? ChunkedSdpa.Chunked(inputs.Query, inputs.Key, inputs.Value, inputs.Mask, is_causal: inputs.IsCausal, options: Options)
+            : RuntimeSeam.Chunked(inputs, Options, native),
         Variant.Guard => ChunkedSdpa.Attention(inputs.Query, inputs.Key, inputs.Value, inputs.Mask, is_causal: inputs.IsCausal, options: Options),
         Variant.Manual => ManualAttention(inputs),
+        Variant.Experiment => (Experiment ?? throw new InvalidOperationException($"{Name}: no experiment"))
+            .Run(inputs, native),
         _ => throw new ArgumentOutOfRangeException(nameof(variant), variant, null),
     };
+
+    /// <summary>Records the native calls of the candidate (one forward call) for its floor; null when it makes none.</summary>
+    public NativeCallRecorder? RecordFloor(AttentionInputs inputs)
+    {
+        if (Candidate is not (Variant.Chunked or Variant.Experiment) || Training)
+        {
+            return null;
+        }
+
+        var recorder = new NativeCallRecorder();
+        using (NewDisposeScope())
+        {
+            Forward(Candidate, inputs, recorder.Recording);
+        }
+
+        if (recorder.Count == 0)
+        {
+            recorder.Dispose();
+            return null;
+        }
+
+        return recorder;
+    }
 
     private static Tensor ManualAttention(AttentionInputs inputs)
     {
