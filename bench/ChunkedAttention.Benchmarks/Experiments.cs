@@ -59,9 +59,11 @@ internal static class RuntimeSeam
     public static NativeSdpa Default { get; } = KernelHooks.Default.Native;
 
     /// <summary><see cref="ChunkedSdpa.Chunked"/> with a chosen native SDPA (for recording the floor).</summary>
-    public static Tensor Chunked(AttentionInputs i, ChunkedAttentionOptions options, NativeSdpa native) =>
-        ChunkedSdpa.RunChunked(i.Query, i.Key, i.Value, i.Mask, 0.0, i.IsCausal, null, false, options,
-            new KernelHooks { Native = native });
+    public static Tensor Chunked(AttentionInputs i, ChunkedAttentionOptions options, NativeSdpa native)
+    {
+        using var hooks = KernelHooks.Override(new KernelHooks { Native = native });
+        return ChunkedSdpa.Chunked(i.Query, i.Key, i.Value, i.Mask, 0.0, i.IsCausal, null, false, options);
+    }
 }
 
 /// <summary>

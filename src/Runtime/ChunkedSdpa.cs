@@ -184,13 +184,17 @@ public static class ChunkedSdpa
     /// <remarks>
     /// With BH = product of the scores' leading dims (batch x heads) and cap = MaxScoreElements:
     /// <list type="number">
-    /// <item>rows = min(ChunkSize, L), ChunkSize replaced by CHUNKED_ATTENTION_CHUNK_SIZE when set;
-    /// keys = min(KeyChunkSize, S) when KeyChunkSize &gt; 0, else all S keys.</item>
-    /// <item>If cap &gt; 0 and BH*rows*keys &gt; cap, rows is lowered to cap / (BH*keys).</item>
-    /// <item>If even one row exceeds the cap (BH*keys &gt; cap), the keys are split too. With KeyChunkSize = 0 the
-    /// step is made square-ish: rows = min(rows, floor(sqrt(cap / BH))), keys = cap / (BH*rows). With an explicit
-    /// KeyChunkSize the cap wins: rows = 1, keys = cap / BH.</item>
-    /// <item>Rows and keys never go below 1, so when cap &lt; BH a step holds BH elements.</item>
+    /// <item>keys = min(KeyChunkSize, S) when KeyChunkSize &gt; 0, else all S keys.</item>
+    /// <item>ChunkSize &gt; 0 (or CHUNKED_ATTENTION_CHUNK_SIZE set): rows = min(ChunkSize, L); if cap &gt; 0 and
+    /// BH*rows*keys &gt; cap, rows is lowered to cap / (BH*keys).</item>
+    /// <item>ChunkSize = 0 (auto): the fewest equal chunks whose BH*rows*keys fits the budget: cap, or when cap is 0
+    /// MPS's per-array limit in the query's dtype, min(2^31, 2^32 bytes / element size) elements (2^31 for
+    /// Float16/BFloat16, 2^30 for Float32). No chunking where the whole problem fits; 4096 rows under a 3000-row
+    /// limit become two chunks of 2048.</item>
+    /// <item>If even one row exceeds the budget (BH*keys &gt; budget), the keys are split too. With KeyChunkSize = 0 the
+    /// step is made square-ish: rows = min(rows, floor(sqrt(budget / BH))), keys = budget / (BH*rows) (auto evens both
+    /// out). With an explicit KeyChunkSize the budget wins: rows = 1, keys = budget / BH.</item>
+    /// <item>Rows and keys never go below 1, so when the budget is below BH a step holds BH elements.</item>
     /// </list>
     /// </remarks>
     /// <exception cref="ArgumentException">query or key is null or has fewer than 2 dimensions.</exception>
@@ -237,10 +241,10 @@ public static class ChunkedSdpa
 
     /// <summary>The plan <see cref="Chunked"/> follows for a validated problem.</summary>
     internal static ChunkPlan PlanFor(AttentionProblem problem, ChunkedAttentionOptions options, EnvironmentOverrides environment) =>
-        ChunkPlanner.Plan(problem.ScoreBatch, problem.QueryLength, problem.KeyLength, options, environment);
+        ChunkPlanner.Plan(problem.ScoreBatch, problem.QueryLength, problem.KeyLength, problem.DType, options, environment);
 
     private static ChunkPlan PlanFor(Tensor query, Tensor key, ChunkedAttentionOptions options, EnvironmentOverrides environment) =>
-        ChunkPlanner.Plan(Shapes.ScoreBatch(query.shape, key.shape), query.size(-2), key.size(-2), options, environment);
+        ChunkPlanner.Plan(Shapes.ScoreBatch(query.shape, key.shape), query.size(-2), key.size(-2), query.dtype, options, environment);
 
     private static Tensor RunPlan(AttentionProblem problem, ChunkPlan plan, KernelHooks hooks) =>
         plan.KeyBlocks > 1

@@ -101,8 +101,7 @@ public class ValidationTests
             Scale = double.PositiveInfinity,
             Exception = typeof(ArgumentOutOfRangeException),
         },
-        ["options: ChunkSize 0"] = () => OptionsOf(new() { ChunkSize = 0 }, "options.ChunkSize must be > 0", "but is 0", "positive value such as 1024"),
-        ["options: ChunkSize negative"] = () => OptionsOf(new() { ChunkSize = -5 }, "options.ChunkSize must be > 0", "but is -5", "positive value"),
+        ["options: ChunkSize negative"] = () => OptionsOf(new() { ChunkSize = -5 }, "options.ChunkSize must be >= 0", "0 = auto", "but is -5", "Use 0, or a positive value"),
         ["options: KeyChunkSize negative"] = () => OptionsOf(new() { KeyChunkSize = -1 }, "options.KeyChunkSize must be >= 0", "but is -1", "Use 0, or a positive block size"),
         ["options: MaxScoreElements negative"] = () => OptionsOf(new() { MaxScoreElements = -3 }, "options.MaxScoreElements must be >= 0", "but is -3", "Use 0, or a positive cap"),
         ["options: Devices None"] = () => OptionsOf(new() { Devices = AttentionDevices.None }, "options.Devices must select at least one device", "but is None", "CHUNKED_ATTENTION=off"),
@@ -170,7 +169,7 @@ public class ValidationTests
 
     public static TheoryData<string> PlanChecks() => new()
     {
-        "query is null", "key is null", "query of rank 1", "key of rank 1", "options: ChunkSize 0", "options: KeyChunkSize negative",
+        "query is null", "key is null", "query of rank 1", "key of rank 1", "options: ChunkSize negative", "options: KeyChunkSize negative",
         "options: MaxScoreElements negative", "options: Devices None",
     };
 
@@ -186,7 +185,7 @@ public class ValidationTests
 
     public static TheoryData<string> DeviceGuardChecks() => new()
     {
-        "query is null", "options: ChunkSize 0", "options: KeyChunkSize negative", "options: MaxScoreElements negative", "options: Devices None",
+        "query is null", "options: ChunkSize negative", "options: KeyChunkSize negative", "options: MaxScoreElements negative", "options: Devices None",
     };
 
     [Theory]

@@ -13,138 +13,163 @@ namespace ChunkedAttention.Kernels;
 /// </summary>
 /// <remarks>
 /// <list type="bullet">
-/// <item>Precision: scores, the softmax state and acc are Float32 for Float16/BFloat16 inputs (key and value are
-/// converted once per call), Float64 stays Float64; the result is converted back to the input dtype.</item>
-/// <item>Masks are sliced on both the query and key dims and added (bool: -inf where false) before the block max,
-/// so a fully masked block gives max -inf; the max used for exponentials is then taken as 0 and the block
-/// contributes exactly 0 instead of 0/0. A row masked in every block ends with l = 0 and gives zeros, as native.</item>
+/// <item>Precision: q·kᵀ and p·v run in the inputs' dtype, as native's fused kernels and the matrix units do
+/// (Float16/BFloat16 products accumulate in Float32 inside the matmul); the weights p = exp(score - m) are in [0, 1]
+/// in that dtype, as in native's kernels. The softmax state (m, l, acc) is Float32 for Float16/BFloat16 inputs,
+/// else the inputs' dtype; the result is converted back once per chunk.</item>
+/// <item>Per block: one matmul for the scores, the mask and the causal band applied in place, the block max, the
+/// weights computed in place (subtract, exp), their sum, one matmul with the values, and the rescaling of the small
+/// state: no copies of the score block, no host synchronisation. Peak memory: one block of scores (plus the
+/// state), whatever L and S are.</item>
+/// <item>Masks are sliced on both the query and key dims (a bool mask inverted once per call, a floating one added)
+/// before the block max, so a fully masked block gives max -inf; the max used for exponentials is then a finite
+/// stand-in and the block contributes exactly 0 instead of 0/0. A row masked in every block ends with l = 0 and
+/// acc = 0 and gives zeros, as native does on the CPU.</item>
 /// <item>Causal: key blocks entirely above the diagonal of a chunk are never visited; blocks entirely below it
-/// get no band.</item>
-/// <item>Dropout: each block's weights exp(score - m) are multiplied by a fresh keep-mask / (1 - p) for the
-/// numerator (acc) only, never for the running sum l, which is exactly dropout(softmax(scores))·V.
-/// The random draws differ from native SDPA's, as between any two dropout calls.</item>
+/// get no band; blocks across it add a window of one additive triangle built once per call.</item>
+/// <item>Dropout: each block's weights are multiplied by a fresh keep-mask / (1 - p) for the numerator (acc) only,
+/// never for the running sum l, which is exactly dropout(softmax(scores))·V. The random draws differ from native
+/// SDPA's, as between any two dropout calls.</item>
 /// <item>Gradients: autograd records the block loop. The row max is taken from detached scores (the result
-/// does not depend on it mathematically, so its gradient is exactly zero), which lets the big score tensor be
-/// updated in place. Backward keeps every visited block's probabilities alive: about batch*heads*L*S elements
-/// (Float32 for half inputs), as manual attention does. Use no_grad for inference to stay at one block.</item>
+/// does not depend on it mathematically, so its gradient is exactly zero), which lets the score block be
+/// updated in place. Backward keeps every visited block's weights alive: about batch*heads*L*S elements, as manual
+/// attention does. Use no_grad for inference to stay at one block.</item>
 /// </list>
 /// </remarks>
 internal static class KeyBlockKernel
 {
+    /// <summary>Stands in for a running max of -inf (no visible key yet): finite, so exp(-inf - it) = 0, not NaN.</summary>
+    private const double EmptyRowMax = -3.0e38;
+
     public static Tensor Run(AttentionProblem problem, ChunkPlan plan, KernelHooks hooks)
     {
-        var computeType = problem.DType is ScalarType.Float16 or ScalarType.BFloat16 ? ScalarType.Float32 : problem.DType;
+        var call = CallMask.Prepare(problem, nativeSteps: false);
+        var stateType = problem.DType is ScalarType.Float16 or ScalarType.BFloat16 ? ScalarType.Float32 : problem.DType;
         var key = GroupedHeads.Expand(problem.Key, problem.KeyRepeats);
         var value = GroupedHeads.Expand(problem.Value, problem.ValueRepeats);
-        if (computeType != problem.DType)
-        {
-            key = key.to(computeType);
-            value = value.to(computeType);
-        }
-
+        var mask = call.Mask;
+        var hidden = mask is not null && mask.dtype == ScalarType.Bool ? mask.logical_not() : null;
         var length = problem.QueryLength;
         var output = OutputLayout.Allocate(problem.OutputShape, problem.Query);
-        for (long start = 0; start < length; start += plan.QueryRows)
+        var blocks = new Blocks(problem, plan, hooks, key, value, hidden ?? mask, hidden is not null, stateType);
+        try
         {
-            using var scope = NewDisposeScope();
-            var rows = Math.Min(plan.QueryRows, length - start);
-            var result = Chunk(problem, plan, hooks, key, value, computeType, start, rows);
-            output.narrow(-2, start, rows).copy_(result);
+            for (long start = 0; start < length; start += plan.QueryRows)
+            {
+                using var scope = NewDisposeScope();
+                var rows = Math.Min(plan.QueryRows, length - start);
+                output.narrow(-2, start, rows).copy_(blocks.Chunk(start, rows));
+            }
+        }
+        finally
+        {
+            blocks.Band?.Dispose();
         }
 
-        return output;
+        return call.Finish(output);
     }
 
-    private static Tensor Chunk(AttentionProblem problem, ChunkPlan plan, KernelHooks hooks, Tensor key, Tensor value,
-        ScalarType computeType, long start, long rows)
+    /// <summary>What every chunk of one call shares: inputs, the prepared mask, the state dtype and the causal band.</summary>
+    private sealed class Blocks
     {
-        // Causal: keys from start + rows on are above the diagonal for every row of the chunk, so the blocks
-        // there are never visited.
-        var keyEnd = problem.IsCausal ? Math.Min(problem.KeyLength, start + rows) : problem.KeyLength;
-        var query = problem.Query.narrow(-2, start, rows);
-        if (computeType != problem.DType)
+        private readonly AttentionProblem _problem;
+        private readonly ChunkPlan _plan;
+        private readonly KernelHooks _hooks;
+        private readonly Tensor _key;
+        private readonly Tensor _value;
+        private readonly Tensor? _mask;
+        private readonly bool _maskHides;
+        private readonly ScalarType _stateType;
+
+        public Blocks(AttentionProblem problem, ChunkPlan plan, KernelHooks hooks, Tensor key, Tensor value, Tensor? mask,
+            bool maskHides, ScalarType stateType)
         {
-            query = query.to(computeType);
+            (_problem, _plan, _hooks, _key, _value, _mask, _maskHides, _stateType) =
+                (problem, plan, hooks, key, value, mask, maskHides, stateType);
         }
 
-        // Scaling the rows x E query once is cheaper than scaling every rows x keys score block.
-        query = query.mul(problem.Scale);
-        var rowMask = MaskSlicer.Slice(problem.Mask, start, rows, 0, problem.KeyLength);
+        /// <summary>The additive causal triangle, built at the first block that crosses a diagonal.</summary>
+        public Tensor? Band { get; private set; }
 
-        Tensor? runningMax = null, runningSum = null, accumulator = null;
-        for (long keyStart = 0; keyStart < keyEnd; keyStart += plan.KeyRows)
+        /// <summary>Rows [start, start + rows): the chunk's attention in the state dtype.</summary>
+        public Tensor Chunk(long start, long rows)
         {
-            var keys = Math.Min(plan.KeyRows, keyEnd - keyStart);
+            var problem = _problem;
+            // Causal: keys from start + rows on are above the diagonal for every row of the chunk, so the blocks
+            // there are never visited.
+            var keyEnd = problem.IsCausal ? Math.Min(problem.KeyLength, start + rows) : problem.KeyLength;
+            // Scaling the rows x E query once is cheaper than scaling every rows x keys score block.
+            var query = problem.Query.narrow(-2, start, rows).mul(problem.Scale);
+            var rowMask = MaskSlicer.Slice(_mask, start, rows, 0, problem.KeyLength);
 
-            using var blockScope = NewDisposeScope();
-            hooks.OnStep?.Invoke(new AttentionStep(start, rows, keyStart, keys,
-                Shapes.SaturatingMultiply(Shapes.SaturatingMultiply(problem.ScoreBatch, rows), keys)));
-
-            var blockKey = key.narrow(-2, keyStart, keys);
-            var blockValue = value.narrow(-2, keyStart, keys);
-            var scores = query.matmul(blockKey.transpose(-2, -1));
-
-            var mask = MaskSlicer.Slice(rowMask, 0, rows, keyStart, keys);
-            if (mask is not null)
+            Tensor? runningMax = null, runningSum = null, accumulator = null;
+            for (long keyStart = 0; keyStart < keyEnd; keyStart += _plan.KeyRows)
             {
-                if (mask.dtype == ScalarType.Bool)
+                var keys = Math.Min(_plan.KeyRows, keyEnd - keyStart);
+                using var blockScope = NewDisposeScope();
+                _hooks.OnStep?.Invoke(new AttentionStep(start, rows, keyStart, keys,
+                    Shapes.SaturatingMultiply(Shapes.SaturatingMultiply(problem.ScoreBatch, rows), keys)));
+
+                var scores = query.matmul(_key.narrow(-2, keyStart, keys).transpose(-2, -1));
+                if (MaskSlicer.Slice(rowMask, 0, rows, keyStart, keys) is { } blockMask)
                 {
-                    scores.masked_fill_(mask.logical_not(), double.NegativeInfinity);
+                    if (_maskHides)
+                    {
+                        scores.masked_fill_(blockMask, double.NegativeInfinity);
+                    }
+                    else
+                    {
+                        scores.add_(blockMask);
+                    }
+                }
+
+                if (problem.IsCausal && !CausalBand.IsFullyVisible(start, keyStart, keys))
+                {
+                    Band ??= CausalBand.ForKeyBlocks(_plan.QueryRows, _plan.KeyRows, scores.dtype, scores.device)
+                        .DetachFromDisposeScope();
+                    scores.add_(CausalBand.KeyBlockWindow(Band, _plan.QueryRows, start, rows, keyStart, keys));
+                }
+
+                var blockMax = scores.detach().amax(new long[] { -1 }, keepdim: true);
+                var newMax = runningMax is null ? blockMax.to(_stateType) : runningMax.maximum(blockMax);
+                var safeMax = newMax.clamp_min(EmptyRowMax);
+                var weights = scores.sub_(safeMax).exp_();
+                var blockSum = weights.sum(new long[] { -1 }, keepdim: true, type: _stateType);
+                var numerator = problem.Dropout > 0 ? nn.functional.dropout(weights, problem.Dropout, training: true) : weights;
+                var blockOut = numerator.matmul(_value.narrow(-2, keyStart, keys));
+
+                Tensor newSum, newAccumulator;
+                if (runningMax is null)
+                {
+                    newSum = blockSum;
+                    newAccumulator = blockOut.to(_stateType);
                 }
                 else
                 {
-                    scores.add_(mask);
+                    var correction = runningMax.sub(safeMax).exp_();
+                    newSum = runningSum!.mul(correction).add_(blockSum);
+                    newAccumulator = accumulator!.mul(correction).add_(blockOut);
                 }
+
+                // The state survives this block; last block's state is released now, not at the chunk's end.
+                blockScope.MoveToOuter(newMax, newSum, newAccumulator);
+                runningMax?.Dispose();
+                runningSum?.Dispose();
+                accumulator?.Dispose();
+                (runningMax, runningSum, accumulator) = (newMax, newSum, newAccumulator);
             }
 
-            if (problem.IsCausal && !CausalBand.IsFullyVisible(start, keyStart, keys))
+            if (accumulator is null)
             {
-                var band = CausalBand.Build(start, rows, keyStart, keys, scores.device);
-                scores.masked_fill_(band.logical_not(), double.NegativeInfinity);
+                // No visible key at all (S = 0): native gives zeros.
+                var shape = (long[])problem.OutputShape.Clone();
+                shape[^2] = rows;
+                return zeros(shape, problem.DType, problem.Query.device);
             }
 
-            var blockMax = scores.detach().amax(new long[] { -1 }, keepdim: true);
-            var newMax = runningMax is null ? blockMax : runningMax.maximum(blockMax);
-            // Rows with no visible key so far have max -inf; 0 keeps exp(-inf - 0) = 0 instead of NaN.
-            var safeMax = newMax.masked_fill(newMax.isneginf(), 0.0);
-            var weights = scores.sub_(safeMax).exp_();
-
-            var blockSum = weights.sum(-1, keepdim: true);
-            var numerator = problem.Dropout > 0 ? nn.functional.dropout(weights, problem.Dropout, training: true) : weights;
-            var blockOut = numerator.matmul(blockValue);
-
-            Tensor newSum, newAccumulator;
-            if (runningMax is null)
-            {
-                newSum = blockSum;
-                newAccumulator = blockOut;
-            }
-            else
-            {
-                var correction = runningMax.sub(safeMax).exp_();
-                newSum = runningSum!.mul(correction).add_(blockSum);
-                newAccumulator = accumulator!.mul(correction).add_(blockOut);
-            }
-
-            // The state survives this block; last block's state is released now, not at the chunk's end.
-            blockScope.MoveToOuter(newMax, newSum, newAccumulator);
-            runningMax?.Dispose();
-            runningSum?.Dispose();
-            accumulator?.Dispose();
-            (runningMax, runningSum, accumulator) = (newMax, newSum, newAccumulator);
+            // A row that saw a key has l >= 1 (its max contributes exp(0) = 1); a row that saw none has l = 0 and
+            // acc = 0, so l clamped to 1 gives native's zeros there with one small kernel.
+            return accumulator.div(runningSum!.clamp_min(1.0));
         }
-
-        if (accumulator is null)
-        {
-            // No visible key at all (S = 0): native gives zeros.
-            var shape = (long[])problem.OutputShape.Clone();
-            shape[^2] = rows;
-            return zeros(shape, problem.DType, problem.Query.device);
-        }
-
-        // l = 0 only where every key was masked; acc is 0 there too, and 0 / 1 gives native's zeros.
-        var divisor = runningSum!.masked_fill(runningSum!.eq(0), 1.0);
-        var chunk = accumulator.div(divisor);
-        return chunk.dtype == problem.DType ? chunk : chunk.to(problem.DType);
     }
 }

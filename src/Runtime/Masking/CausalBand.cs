@@ -1,33 +1,48 @@
-using System;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ChunkedAttention.Masking;
 
 /// <summary>
-/// The causal mask of one step, top-left aligned as PyTorch's <c>is_causal</c>: query row i may attend key j
-/// iff j &lt;= i, whatever L and S. A step covering rows [rowStart, rowStart + rows) and keys
-/// [keyStart, keyStart + keys) therefore allows key j for local row r iff keyStart + j &lt;= rowStart + r.
-/// The band is built per step (rows x keys bools), never for the whole L x S.
+/// The causal mask of the steps of one call, top-left aligned as PyTorch's <c>is_causal</c>: query row i may attend
+/// key j iff j &lt;= i, whatever L and S. A step covering rows [rowStart, rowStart + rows) and keys
+/// [keyStart, keyStart + keys) allows key j for local row r iff j - r &lt;= rowStart - keyStart.
 /// </summary>
+/// <remarks>
+/// Every step's band is a window of one triangle built once per call: an additive mask in the scores' dtype
+/// (0 where visible, -inf above the diagonal). A window is a view (no copy, no kernel), so a step pays no band
+/// construction, and native SDPA gets a floating mask of the query's dtype (no bool-to-float conversion per call).
+/// Query chunks see keys [0, rowStart + rows): their triangle is (chunk rows, L) with the diagonal at its right edge.
+/// Key blocks need a band only where a block crosses the diagonal (rowStart - keyStart between -rows and keys): their
+/// triangle is a strip (2 rows + keys, keys), small however long L is.
+/// </remarks>
 internal static class CausalBand
 {
     /// <summary>True when every key of the step is allowed for every row: no band needed.</summary>
     public static bool IsFullyVisible(long rowStart, long keyStart, long keys) => keyStart + keys - 1 <= rowStart;
 
-    /// <summary>(rows, keys) bools, true where the key may be attended.</summary>
-    public static Tensor Build(long rowStart, long rows, long keyStart, long keys, Device device)
-    {
-        using var rowIndex = arange(rowStart, rowStart + rows, dtype: ScalarType.Int64, device: device);
-        using var keyIndex = arange(keyStart, keyStart + keys, dtype: ScalarType.Int64, device: device);
-        using var column = rowIndex.unsqueeze(1);
-        return keyIndex.le(column);
-    }
+    /// <summary>The triangle for query chunks of up to <paramref name="chunkRows"/> rows of an L = <paramref name="length"/> query.</summary>
+    public static Tensor ForQueryChunks(long chunkRows, long length, ScalarType dtype, Device device) =>
+        Triangle(chunkRows, length, length - chunkRows, dtype, device);
+
+    /// <summary>The band of the query chunk [rowStart, rowStart + rows) against keys [0, keys), keys &lt;= rowStart + rows.</summary>
+    public static Tensor QueryChunkWindow(Tensor triangle, long rowStart, long rows, long keys) =>
+        triangle.narrow(0, triangle.size(0) - rows, rows).narrow(1, triangle.size(1) - rows - rowStart, keys);
+
+    /// <summary>The triangle for key blocks of up to <paramref name="keyRows"/> keys and chunks of up to <paramref name="chunkRows"/> rows.</summary>
+    public static Tensor ForKeyBlocks(long chunkRows, long keyRows, ScalarType dtype, Device device) =>
+        Triangle((2 * chunkRows) + keyRows, keyRows, -(chunkRows - 1), dtype, device);
 
     /// <summary>
-    /// Merges a caller's mask (sliced to the step, may be null) with the step's band: both apply.
-    /// A bool mask is AND-ed; a floating mask keeps its values where the band allows and gets -inf elsewhere.
-    /// The result broadcasts to the step's scores.
+    /// The band of the block rows [rowStart, rowStart + rows) x keys [keyStart, keyStart + keys) for a block that
+    /// crosses the diagonal (-chunkRows &lt; rowStart - keyStart &lt; keys).
+    /// </summary>
+    public static Tensor KeyBlockWindow(Tensor triangle, long chunkRows, long rowStart, long rows, long keyStart, long keys) =>
+        triangle.narrow(0, rowStart - keyStart + chunkRows - 1, rows).narrow(1, 0, keys);
+
+    /// <summary>
+    /// A caller's mask (sliced to the step, may be null) and the step's additive band: both apply. A bool mask
+    /// becomes additive (-inf where false); a floating mask is added. The result broadcasts to the step's scores.
     /// </summary>
     public static Tensor Combine(Tensor? mask, Tensor band)
     {
@@ -38,10 +53,20 @@ internal static class CausalBand
 
         if (mask.dtype == ScalarType.Bool)
         {
-            return mask.logical_and(band);
+            using var hidden = mask.logical_not();
+            return band.masked_fill(hidden, double.NegativeInfinity);
         }
 
-        using var hidden = tensor(double.NegativeInfinity, mask.dtype, mask.device);
-        return where(band, mask, hidden);
+        return mask.add(band);
+    }
+
+    /// <summary>(height, width) additive mask: 0 where column - row &lt;= <paramref name="diagonal"/>, -inf elsewhere.</summary>
+    private static Tensor Triangle(long height, long width, long diagonal, ScalarType dtype, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var column = arange(width, ScalarType.Int64, device).view(1, width);
+        var lastVisible = arange(diagonal, diagonal + height, ScalarType.Int64, device).view(height, 1);
+        var hidden = column.gt(lastVisible);
+        return scope.MoveToOuter(zeros(new[] { height, width }, dtype, device).masked_fill_(hidden, double.NegativeInfinity));
     }
 }

@@ -9,10 +9,10 @@ internal static class OptionsValidator
     public static ChunkedAttentionOptions Validate(ChunkedAttentionOptions? options)
     {
         var o = options ?? ChunkedAttentionOptions.Default;
-        if (o.ChunkSize <= 0)
+        if (o.ChunkSize < 0)
         {
             throw new ArgumentOutOfRangeException(nameof(options), o.ChunkSize,
-                Invariant($"options.ChunkSize must be > 0 (query rows per chunk) but is {o.ChunkSize}. Use a positive value such as {ChunkedAttentionOptions.DefaultChunkSize}."));
+                Invariant($"options.ChunkSize must be >= 0 (0 = auto: the fewest equal chunks within the step budget; > 0 = query rows per chunk) but is {o.ChunkSize}. Use 0, or a positive value such as 1024."));
         }
 
         if (o.KeyChunkSize < 0)
