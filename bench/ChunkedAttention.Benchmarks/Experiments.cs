@@ -68,7 +68,8 @@ internal static class RuntimeSeam
 
 /// <summary>
 /// Alternatives measured against the runtime's kernels on a device before choosing one (issue 15): ways to give
-/// causal chunks their band, ways to run the chunk loop, and a half-precision key-block kernel. Each takes the
+/// causal chunks their band and ways to run the chunk loop (the runtime now does what measured best: an additive band
+/// built once per call, one split and one cat). Each takes the
 /// native SDPA to call, so its floor can be recorded like the runtime's.
 /// </summary>
 internal static class Experiments
@@ -122,6 +123,39 @@ internal static class Experiments
         return scope.MoveToOuter(output);
     }
 
+    /// <summary>The previous runtime's causal chunks: a bool band built per chunk (arange, compare), converted by native.</summary>
+    public static Tensor CausalBoolPerChunk(AttentionInputs i, long rows, NativeSdpa native)
+    {
+        using var scope = NewDisposeScope();
+        var (q, k, v) = (i.Query, i.Key, i.Value);
+        var length = q.size(-2);
+        var keyLength = k.size(-2);
+        var output = empty(new[] { q.size(0), q.size(1), length, v.size(-1) }, q.dtype, q.device);
+        for (long start = 0; start < length; start += rows)
+        {
+            using var chunk = NewDisposeScope();
+            var r = Math.Min(rows, length - start);
+            var keys = Math.Min(keyLength, start + r);
+            var qc = q.narrow(-2, start, r);
+            var kc = keys == keyLength ? k : k.narrow(-2, 0, keys);
+            var vc = keys == keyLength ? v : v.narrow(-2, 0, keys);
+            Tensor result;
+            if (start == 0)
+            {
+                result = native(qc, kc, vc, null, 0.0, true);
+            }
+            else
+            {
+                var band = arange(keys, device: q.device).le(arange(start, start + r, device: q.device).unsqueeze(1));
+                result = native(qc, kc, vc, band, 0.0, false);
+            }
+
+            output.narrow(-2, start, r).copy_(result);
+        }
+
+        return scope.MoveToOuter(output);
+    }
+
     /// <summary>The chunk loop as one split of query and mask, one native call per chunk, one cat at the end.</summary>
     public static Tensor SplitCat(AttentionInputs i, long rows, NativeSdpa native)
     {
@@ -145,68 +179,5 @@ internal static class Experiments
             ? zeros(m.shape, i.Query.dtype, m.device).masked_fill_(m.logical_not(), double.NegativeInfinity)
             : i.Mask;
         return scope.MoveToOuter(RuntimeSeam.Chunked(i with { Mask = additive }, options, native));
-    }
-
-    /// <summary>
-    /// Key blocks for half-precision inputs: q·kᵀ and p·v in the inputs' dtype (the matrix units' own), the softmax
-    /// state (running max, sum and accumulator) in Float32, the score block updated in place (mask, max, exp), the
-    /// empty-row guard folded into one clamp, no host syncs. No mask or a bool mask (inverted once per call).
-    /// </summary>
-    public static Tensor KeyBlocksHalf(AttentionInputs i, long rows, long keys)
-    {
-        using var scope = NewDisposeScope();
-        var (q, k, v) = (i.Query, i.Key, i.Value);
-        var length = q.size(-2);
-        var keyLength = k.size(-2);
-        var scale = 1.0 / Math.Sqrt(q.size(-1));
-        var hidden = i.Mask?.logical_not();
-        var output = empty(new[] { q.size(0), q.size(1), length, v.size(-1) }, q.dtype, q.device);
-        for (long start = 0; start < length; start += rows)
-        {
-            using var chunk = NewDisposeScope();
-            var r = Math.Min(rows, length - start);
-            var query = q.narrow(-2, start, r).mul(scale);
-            var rowHidden = hidden is { } h && h.size(-2) != 1 ? h.narrow(-2, start, r) : hidden;
-            Tensor? max = null, sum = null, acc = null;
-            for (long keyStart = 0; keyStart < keyLength; keyStart += keys)
-            {
-                using var block = NewDisposeScope();
-                var n = Math.Min(keys, keyLength - keyStart);
-                var scores = query.matmul(k.narrow(-2, keyStart, n).transpose(-2, -1));
-                if (rowHidden is not null)
-                {
-                    var blockHidden = rowHidden.size(-1) == 1 ? rowHidden : rowHidden.narrow(-1, keyStart, n);
-                    scores.masked_fill_(blockHidden, double.NegativeInfinity);
-                }
-
-                var blockMax = scores.amax(new long[] { -1 }, keepdim: true);
-                var newMax = max is null ? blockMax.to(ScalarType.Float32) : max.maximum(blockMax);
-                // A row with no visible key yet has max -inf: subtract a finite stand-in so exp gives 0, not NaN.
-                var safeMax = newMax.clamp_min(-3.0e38);
-                var weights = scores.sub_(safeMax).exp_();
-                var blockSum = weights.sum(new long[] { -1 }, keepdim: true, type: ScalarType.Float32);
-                var blockOut = weights.matmul(v.narrow(-2, keyStart, n));
-                if (max is null)
-                {
-                    sum = blockSum;
-                    acc = blockOut.to(ScalarType.Float32);
-                }
-                else
-                {
-                    var correction = max.sub(safeMax).exp_();
-                    sum = sum!.mul_(correction).add_(blockSum);
-                    acc = acc!.mul_(correction).add_(blockOut);
-                }
-
-                max = newMax;
-                block.MoveToOuter(max, sum!, acc!);
-            }
-
-            // Every row that saw a key has sum >= 1 (its max contributes exp(0)); a row that saw none has sum 0
-            // and acc 0, so clamping the sum to 1 gives zeros there without a separate test.
-            output.narrow(-2, start, r).copy_(acc!.div_(sum!.clamp_min_(1.0)));
-        }
-
-        return scope.MoveToOuter(output);
     }
 }

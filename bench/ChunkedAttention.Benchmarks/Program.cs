@@ -22,7 +22,7 @@ internal static class BenchmarkProgram
 {
     private const string Usage =
         "usage: ChunkedAttention.Benchmarks [--device cpu|cuda|mps] [--dtype fp32|fp16|bf16] [--suite NAME]... [--case NAME]...\n" +
-        "                                   [--no-memory] [--no-decode] [--markdown FILE]\n" +
+        "                                   [--no-memory] [--no-decode] [--markdown FILE] [--once]\n" +
         "suites: cpu (default on cpu), gpu, seed, experiments, training (default on cuda: gpu, seed); decode overhead runs unless --no-decode";
 
     public static int Run(string[] args)
@@ -32,7 +32,7 @@ internal static class BenchmarkProgram
 
         var selected = new List<BenchmarkCase>();
         var suites = new List<string>();
-        bool memory = true, decode = true, memoryChild = false;
+        bool memory = true, decode = true, memoryChild = false, once = false;
         string? markdownPath = null;
         string deviceName = "cpu";
         string? dtypeName = null;
@@ -46,6 +46,7 @@ internal static class BenchmarkProgram
                     case "--no-memory": memory = false; break;
                     case "--no-decode": decode = false; break;
                     case "--memory-child": memoryChild = true; break;
+                    case "--once": once = true; break;
                     case "--markdown": markdownPath = Next(); break;
                     case "--device": deviceName = Next(); break;
                     case "--dtype": dtypeName = Next(); break;
@@ -87,6 +88,9 @@ internal static class BenchmarkProgram
 
         if (memoryChild)
             return MeasureDeviceMemoryInThisProcess(selected, clock, dtype);
+
+        if (once)
+            return RunOnce(selected, clock, dtype);
 
         Console.WriteLine(clock.IsCuda
             ? $"ChunkedAttention benchmarks on {device} ({cuda.device_count()} device(s)), {Name(dtype)}, no grad unless a training case; host: {Environment.ProcessorCount} cores"
@@ -190,6 +194,25 @@ internal static class BenchmarkProgram
             Reps = reps,
             Plan = PlanOf(benchmark, inputs),
         };
+    }
+
+    /// <summary>Each case's baseline and candidate once after a warm-up pair (for a profiler's kernel list).</summary>
+    private static int RunOnce(List<BenchmarkCase> cases, DeviceClock clock, ScalarType dtype)
+    {
+        foreach (BenchmarkCase benchmark in cases)
+        {
+            using var noGrad = benchmark.Training ? null : no_grad();
+            using AttentionInputs inputs = benchmark.CreateInputs(clock.Device, dtype);
+            foreach (Variant v in new[] { benchmark.Baseline, benchmark.Candidate, benchmark.Baseline, benchmark.Candidate })
+            {
+                using Tensor output = benchmark.Run(v, inputs);
+                clock.Synchronize();
+            }
+
+            Console.WriteLine($"{benchmark.Name}: ran {benchmark.Baseline} and {benchmark.Candidate} twice each (warm-up, then the profiled pair)");
+        }
+
+        return 0;
     }
 
     private static string? PlanOf(BenchmarkCase benchmark, AttentionInputs inputs)

@@ -63,8 +63,12 @@ internal static class Suites
             2, 8, 16384, 16384, 64, false, Variant.Native, Variant.Chunked, Forced(1024), null, 21) { IsCausal = true, FloorTarget = 1.10 },
         new BenchmarkCase("gpu-cross-regional", "cross-attention B2 H8 L=4096 S=77 E64, (B,1,L,S) bool regional mask, ChunkSize 1024 (forced)",
             2, 8, 4096, 77, 64, true, Variant.Native, Variant.Chunked, Forced(1024), 2.0, 101) { FloorTarget = 1.10 },
-        new BenchmarkCase("gpu-keys-4096", "key blocks B2 H8 L=S=4096 E64, ChunkSize 4096, KeyChunkSize 1024",
-            2, 8, 4096, 4096, 64, false, Variant.Native, Variant.Chunked, Forced(4096, 1024), 8.0, 21),
+        new BenchmarkCase("gpu-keys-4096", "key blocks B2 H8 L=S=4096 E64, ChunkSize 0 (auto: all rows), KeyChunkSize 1024",
+            2, 8, 4096, 4096, 64, false, Variant.Native, Variant.Chunked, Forced(0, 1024), 8.0, 21),
+        new BenchmarkCase("gpu-keys-4096-k2048", "key blocks B2 H8 L=S=4096 E64, ChunkSize 0 (auto: all rows), KeyChunkSize 2048",
+            2, 8, 4096, 4096, 64, false, Variant.Native, Variant.Chunked, Forced(0, 2048), 8.0, 21),
+        new BenchmarkCase("gpu-keys-causal-4096", "key blocks, causal, B2 H8 L=S=4096 E64, ChunkSize 0 (auto), KeyChunkSize 1024",
+            2, 8, 4096, 4096, 64, false, Variant.Native, Variant.Chunked, Forced(0, 1024), null, 21) { IsCausal = true },
         new BenchmarkCase("gpu-keys-4096-c1024", "key blocks B2 H8 L=S=4096 E64, ChunkSize 1024, KeyChunkSize 1024 (the issue's first figure)",
             2, 8, 4096, 4096, 64, false, Variant.Native, Variant.Chunked, Forced(1024, 1024), 8.0, 21),
         new BenchmarkCase("gpu-guard", "guard's native path (MPS-only options on CUDA), self-attention B2 H8 L=S=4096 E64",
@@ -119,6 +123,8 @@ internal static class Suites
         foreach (var l in new long[] { 4096, 16384 })
         {
             var runs = l > 4096 ? 15 : 41;
+            yield return Experiment($"exp-causal-{l}-bool-per-chunk", $"causal self B2 H8 L=S={l} E64, 1024-row chunks, bool band built per chunk (the previous runtime)",
+                l, l, false, true, runs, (i, n) => Experiments.CausalBoolPerChunk(i, 1024, n));
             yield return Experiment($"exp-causal-{l}-additive-once", $"causal self B2 H8 L=S={l} E64, 1024-row chunks, band as an additive query-dtype triangle built once per call",
                 l, l, false, true, runs, (i, n) => Experiments.CausalAdditiveOnce(i, 1024, n));
             yield return Experiment($"exp-causal-{l}-bool-once", $"causal self B2 H8 L=S={l} E64, 1024-row chunks, bool band triangle built once per call",
@@ -131,15 +137,6 @@ internal static class Suites
             4096, 77, true, false, 101, (i, n) => Experiments.SplitCat(i, 1024, n));
         yield return Experiment("exp-cross-additive-once", "cross B2 H8 L=4096 S=77 E64 regional mask, 1024-row chunks, bool mask made additive (fp16) once per call",
             4096, 77, true, false, 101, (i, n) => Experiments.AdditiveMaskOnce(i, Forced(1024), n));
-
-        foreach (var (rows, keys) in new[] { (4096L, 1024L), (4096L, 2048L), (1024L, 1024L), (2048L, 1024L) })
-        {
-            yield return Experiment($"exp-keys-4096-half-{rows}x{keys}", $"key blocks B2 H8 L=S=4096 E64, half-precision kernel, {rows} rows x {keys} keys per step",
-                4096, 4096, false, false, 21, (i, _) => Experiments.KeyBlocksHalf(i, rows, keys));
-        }
-
-        yield return Experiment("exp-keys-4096-half-mask", "key blocks B2 H8 L=S=4096 E64 with a (B,1,L,S) bool mask, half-precision kernel, 4096 rows x 1024 keys per step",
-            4096, 4096, true, false, 21, (i, _) => Experiments.KeyBlocksHalf(i, 4096, 1024));
     }
 
     private static BenchmarkCase Experiment(string name, string description, long l, long s, bool mask, bool causal, int runs,

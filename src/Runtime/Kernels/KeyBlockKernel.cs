@@ -38,9 +38,6 @@ namespace ChunkedAttention.Kernels;
 /// </remarks>
 internal static class KeyBlockKernel
 {
-    /// <summary>Stands in for a running max of -inf (no visible key yet): finite, so exp(-inf - it) = 0, not NaN.</summary>
-    private const double EmptyRowMax = -3.0e38;
-
     public static Tensor Run(AttentionProblem problem, ChunkPlan plan, KernelHooks hooks)
     {
         var call = CallMask.Prepare(problem, nativeSteps: false);
@@ -51,7 +48,11 @@ internal static class KeyBlockKernel
         var hidden = mask is not null && mask.dtype == ScalarType.Bool ? mask.logical_not() : null;
         var length = problem.QueryLength;
         var output = OutputLayout.Allocate(problem.OutputShape, problem.Query);
-        var blocks = new Blocks(problem, plan, hooks, key, value, hidden ?? mask, hidden is not null, stateType);
+        // Without dropout the block's sum of weights comes out of the p·v matmul itself: a column of ones after the
+        // values (padded to 8 columns for the matrix units) saves a pass over the score block.
+        var valueWithOnes = problem.Dropout > 0 ? null : WithOnesColumn(value);
+        var blocks = new Blocks(problem, plan, hooks, key, valueWithOnes ?? value, valueWithOnes is not null,
+            hidden ?? mask, hidden is not null, stateType);
         try
         {
             for (long start = 0; start < length; start += plan.QueryRows)
@@ -69,6 +70,19 @@ internal static class KeyBlockKernel
         return call.Finish(output);
     }
 
+    /// <summary>(..., S, Ev) values followed by a column of ones and zero padding to a multiple of 8 columns.</summary>
+    private static Tensor WithOnesColumn(Tensor value)
+    {
+        var shape = value.shape;
+        var ev = shape[^1];
+        var extra = (long[])shape.Clone();
+        extra[^1] = ((ev + 8) / 8 * 8) - ev;
+        using var ones = zeros(extra, value.dtype, value.device);
+        using var first = ones.narrow(-1, 0, 1);
+        first.fill_(1.0);
+        return cat(new[] { value, ones }, -1);
+    }
+
     /// <summary>What every chunk of one call shares: inputs, the prepared mask, the state dtype and the causal band.</summary>
     private sealed class Blocks
     {
@@ -77,15 +91,27 @@ internal static class KeyBlockKernel
         private readonly KernelHooks _hooks;
         private readonly Tensor _key;
         private readonly Tensor _value;
+        private readonly bool _valueHasOnes;
         private readonly Tensor? _mask;
         private readonly bool _maskHides;
         private readonly ScalarType _stateType;
 
-        public Blocks(AttentionProblem problem, ChunkPlan plan, KernelHooks hooks, Tensor key, Tensor value, Tensor? mask,
-            bool maskHides, ScalarType stateType)
+        private readonly double _emptyRowMax;
+
+        public Blocks(AttentionProblem problem, ChunkPlan plan, KernelHooks hooks, Tensor key, Tensor value, bool valueHasOnes,
+            Tensor? mask, bool maskHides, ScalarType stateType)
         {
-            (_problem, _plan, _hooks, _key, _value, _mask, _maskHides, _stateType) =
-                (problem, plan, hooks, key, value, mask, maskHides, stateType);
+            (_problem, _plan, _hooks, _key, _value, _valueHasOnes, _mask, _maskHides, _stateType) =
+                (problem, plan, hooks, key, value, valueHasOnes, mask, maskHides, stateType);
+            // Stands in for a running max of -inf (no visible key yet): the scores' lowest finite value, so
+            // exp(-inf - it) = 0, not NaN, and subtracting it stays in the scores' dtype.
+            _emptyRowMax = problem.DType switch
+            {
+                ScalarType.Float16 => -65504.0,
+                ScalarType.BFloat16 => -3.3895313892515355e38,
+                ScalarType.Float32 => float.MinValue,
+                _ => double.MinValue,
+            };
         }
 
         /// <summary>The additive causal triangle, built at the first block that crosses a diagonal.</summary>
@@ -130,25 +156,38 @@ internal static class KeyBlockKernel
                     scores.add_(CausalBand.KeyBlockWindow(Band, _plan.QueryRows, start, rows, keyStart, keys));
                 }
 
+                // Maxima of scores are scores: exact in the scores' dtype and in the Float32 state alike.
                 var blockMax = scores.detach().amax(new long[] { -1 }, keepdim: true);
                 var newMax = runningMax is null ? blockMax.to(_stateType) : runningMax.maximum(blockMax);
-                var safeMax = newMax.clamp_min(EmptyRowMax);
-                var weights = scores.sub_(safeMax).exp_();
-                var blockSum = weights.sum(new long[] { -1 }, keepdim: true, type: _stateType);
-                var numerator = problem.Dropout > 0 ? nn.functional.dropout(weights, problem.Dropout, training: true) : weights;
-                var blockOut = numerator.matmul(_value.narrow(-2, keyStart, keys));
+                var safeMax = newMax.clamp_min(_emptyRowMax);
+                var weights = scores.sub_(safeMax.dtype == scores.dtype ? safeMax : safeMax.to(scores.dtype)).exp_();
+
+                Tensor blockOut, blockSum;
+                if (_valueHasOnes)
+                {
+                    var product = weights.matmul(_value.narrow(-2, keyStart, keys));
+                    blockOut = product.narrow(-1, 0, problem.Value.size(-1));
+                    blockSum = product.narrow(-1, problem.Value.size(-1), 1);
+                }
+                else
+                {
+                    blockSum = weights.sum(new long[] { -1 }, keepdim: true, type: _stateType);
+                    var numerator = problem.Dropout > 0 ? nn.functional.dropout(weights, problem.Dropout, training: true) : weights;
+                    blockOut = numerator.matmul(_value.narrow(-2, keyStart, keys));
+                }
 
                 Tensor newSum, newAccumulator;
                 if (runningMax is null)
                 {
-                    newSum = blockSum;
+                    newSum = blockSum.to(_stateType);
                     newAccumulator = blockOut.to(_stateType);
                 }
                 else
                 {
+                    // state = block + state * exp(m_old - m_new), one fused kernel each.
                     var correction = runningMax.sub(safeMax).exp_();
-                    newSum = runningSum!.mul(correction).add_(blockSum);
-                    newAccumulator = accumulator!.mul(correction).add_(blockOut);
+                    newSum = addcmul(blockSum, runningSum!, correction, 1.0);
+                    newAccumulator = addcmul(blockOut, accumulator!, correction, 1.0);
                 }
 
                 // The state survives this block; last block's state is released now, not at the chunk's end.

@@ -41,10 +41,12 @@ internal sealed class CallMask
 
     /// <summary>
     /// Decides the call's mask. <paramref name="nativeSteps"/>: the kernel runs native SDPA (whose fully masked rows
-    /// need the fix off the CPU); the key-block kernel computes zeros there itself.
+    /// need the fix where <see cref="NativeLeavesMaskedRows"/>); the key-block kernel computes zeros there itself.
+    /// <paramref name="chunked"/>: native SDPA runs more than once, so what native would redo per call (a bool mask's
+    /// conversion to an additive one, padding a mask's rows to aligned strides) is done here once instead.
     /// Tensors made here belong to the caller's dispose scope.
     /// </summary>
-    public static CallMask Prepare(AttentionProblem problem, bool nativeSteps)
+    public static CallMask Prepare(AttentionProblem problem, bool nativeSteps, bool chunked = false)
     {
         var mask = problem.Mask;
         if (mask is null)
@@ -60,15 +62,34 @@ internal sealed class CallMask
                 : new CallMask(null, mask.isneginf(), mask.isnan().logical_or(mask.isposinf()));
         }
 
-        var onCpu = problem.Query.device_type == DeviceType.CPU;
-        if (mask.dtype != ScalarType.Bool && mask.dtype != problem.DType && !onCpu)
+        var device = problem.Query.device_type;
+        var hidden = nativeSteps && NativeLeavesMaskedRows(device, problem.DType)
+            ? RowsWithoutKeys(mask, problem.IsCausal, problem.QueryLength)
+            : null;
+        if (mask.dtype != ScalarType.Bool && mask.dtype != problem.DType && device != DeviceType.CPU)
         {
             mask = ToDType(mask, problem.DType);
         }
 
-        var hidden = nativeSteps && !onCpu ? RowsWithoutKeys(mask, problem.IsCausal, problem.QueryLength) : null;
+        if (nativeSteps && chunked)
+        {
+            mask = ForChunks(mask, problem.DType, aligned: device != DeviceType.CPU);
+        }
+
         return new CallMask(mask, hidden, null);
     }
+
+    /// <summary>
+    /// Whether native SDPA on this device and dtype may leave a row that sees no key non-zero: cuDNN's Float16/BFloat16
+    /// kernel does on CUDA (seen on an H200, torch 2.11, cuDNN 9.19); MPS is not known to give zeros. The CPU kernel and
+    /// CUDA's Float32/Float64 kernels give zeros.
+    /// </summary>
+    public static bool NativeLeavesMaskedRows(DeviceType device, ScalarType dtype) => device switch
+    {
+        DeviceType.CPU => false,
+        DeviceType.CUDA => dtype is ScalarType.Float16 or ScalarType.BFloat16,
+        _ => true,
+    };
 
     /// <summary>Gives the rows fixed by this call's mask their values, in place; returns <paramref name="output"/>.</summary>
     public Tensor Finish(Tensor output)
@@ -84,6 +105,44 @@ internal sealed class CallMask
         }
 
         return output;
+    }
+
+    /// <summary>
+    /// The mask for several native calls: a bool mask as an additive one in the query's dtype (0 where true, -inf where
+    /// false; native would convert it on every call), and, when <paramref name="aligned"/>, with its key dim padded so
+    /// every row starts 16 elements aligned (native CUDA kernels would otherwise copy a padded mask on every call).
+    /// The padding is never read: the result is a view of the first S columns.
+    /// </summary>
+    private static Tensor ForChunks(Tensor mask, ScalarType dtype, bool aligned)
+    {
+        var isBool = mask.dtype == ScalarType.Bool;
+        var keys = mask.size(-1);
+        var rowsAligned = !aligned || mask.dim() < 2 || mask.size(-2) == 1 || mask.stride(-2) % CausalBand.Alignment == 0;
+        if (!isBool && mask.stride(-1) == 1 && rowsAligned)
+        {
+            return mask;
+        }
+
+        var shape = mask.shape;
+        var padded = (long[])shape.Clone();
+        if (aligned)
+        {
+            padded[^1] = (keys + CausalBand.Alignment - 1) / CausalBand.Alignment * CausalBand.Alignment;
+        }
+
+        using var buffer = isBool ? zeros(padded, dtype, mask.device) : empty(padded, mask.dtype, mask.device);
+        var result = buffer.narrow(-1, 0, keys);
+        if (isBool)
+        {
+            using var hidden = mask.logical_not();
+            result.masked_fill_(hidden, double.NegativeInfinity);
+        }
+        else
+        {
+            result.copy_(mask);
+        }
+
+        return result;
     }
 
     /// <summary>The mask in <paramref name="dtype"/>: finite values clamped to its finite range, infinities and NaN kept.</summary>

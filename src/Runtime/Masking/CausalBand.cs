@@ -21,13 +21,38 @@ internal static class CausalBand
     /// <summary>True when every key of the step is allowed for every row: no band needed.</summary>
     public static bool IsFullyVisible(long rowStart, long keyStart, long keys) => keyStart + keys - 1 <= rowStart;
 
-    /// <summary>The triangle for query chunks of up to <paramref name="chunkRows"/> rows of an L = <paramref name="length"/> query.</summary>
-    public static Tensor ForQueryChunks(long chunkRows, long length, ScalarType dtype, Device device) =>
-        Triangle(chunkRows, length, length - chunkRows, dtype, device);
+    /// <summary>
+    /// Elements by which a window's first element and every row must be aligned: native CUDA SDPA reads an additive
+    /// mask with vector loads (PyTorch checks the row stride, not the start, and a misaligned start faults with
+    /// "misaligned address"). 16 elements cover 16-byte alignment for every floating dtype.
+    /// </summary>
+    public const long Alignment = 16;
 
-    /// <summary>The band of the query chunk [rowStart, rowStart + rows) against keys [0, keys), keys &lt;= rowStart + rows.</summary>
-    public static Tensor QueryChunkWindow(Tensor triangle, long rowStart, long rows, long keys) =>
-        triangle.narrow(0, triangle.size(0) - rows, rows).narrow(1, triangle.size(1) - rows - rowStart, keys);
+    /// <summary>
+    /// The triangle for query chunks of up to <paramref name="chunkRows"/> rows of an L = <paramref name="length"/>
+    /// query: (chunkRows + 16, width) with T[a, c] visible iff c &lt;= a + L, the width rounded up to 16 elements.
+    /// Each chunk's band is a window whose first element and rows are 16-element aligned
+    /// (<see cref="QueryChunkWindow"/>), whatever the chunk size.
+    /// </summary>
+    public static Tensor ForQueryChunks(long chunkRows, long length, ScalarType dtype, Device device) =>
+        Triangle(chunkRows + Alignment, RoundUp(length + chunkRows + Alignment), length, dtype, device);
+
+    /// <summary>
+    /// The band of the query chunk [rowStart, rowStart + rows) against keys [0, keys), keys &lt;= rowStart + rows:
+    /// rows from a0 = (rowStart - L) mod 16, columns from c0 = a0 + L - rowStart (a multiple of 16), so local (i, j) is
+    /// visible iff j &lt;= i + rowStart.
+    /// </summary>
+    public static Tensor QueryChunkWindow(Tensor triangle, long length, long rowStart, long rows, long keys)
+    {
+        var firstRow = (((rowStart - length) % Alignment) + Alignment) % Alignment;
+        var firstColumn = firstRow + length - rowStart;
+        using var window = triangle.narrow(0, firstRow, rows);
+        return window.narrow(1, firstColumn, keys);
+    }
+
+    /// <summary>The band of all L = <paramref name="length"/> rows against keys [0, keys): (L, keys), visible iff j &lt;= i.</summary>
+    public static Tensor ForWholeQuery(long length, long keys, ScalarType dtype, Device device) =>
+        Triangle(length, keys, 0, dtype, device);
 
     /// <summary>The triangle for key blocks of up to <paramref name="keyRows"/> keys and chunks of up to <paramref name="chunkRows"/> rows.</summary>
     public static Tensor ForKeyBlocks(long chunkRows, long keyRows, ScalarType dtype, Device device) =>
@@ -59,6 +84,8 @@ internal static class CausalBand
 
         return mask.add(band);
     }
+
+    private static long RoundUp(long n) => (n + Alignment - 1) / Alignment * Alignment;
 
     /// <summary>(height, width) additive mask: 0 where column - row &lt;= <paramref name="diagonal"/>, -inf elsewhere.</summary>
     private static Tensor Triangle(long height, long width, long diagonal, ScalarType dtype, Device device)
