@@ -17,13 +17,16 @@ public sealed class ChunkedAttentionAttribute : Attribute
     }
 
     /// <summary>Creates the attribute with a query chunk size.</summary>
-    /// <param name="chunkSize">Query rows per chunk.</param>
+    /// <param name="chunkSize">Query rows per chunk; 0 = auto.</param>
     public ChunkedAttentionAttribute(int chunkSize)
     {
         ChunkSize = chunkSize;
     }
 
-    /// <summary>Query rows per chunk. Default <see cref="ChunkedAttentionOptions.DefaultChunkSize"/> (1024).</summary>
+    /// <summary>
+    /// Query rows per chunk; 0 (the default, <see cref="ChunkedAttentionOptions.DefaultChunkSize"/>) is auto: the fewest
+    /// equal chunks whose scores fit <see cref="MaxScoreElements"/>, or MPS's per-array limits when that is 0.
+    /// </summary>
     public int ChunkSize { get; set; } = ChunkedAttentionOptions.DefaultChunkSize;
 
     /// <summary>Keys per block: 0 keeps the keys whole; &gt; 0 merges key blocks with an online softmax.</summary>

@@ -16,11 +16,75 @@ public class PlanTests
     /// <summary>Shapes without memory: the plan only reads sizes.</summary>
     private static Tensor Meta(params long[] shape) => empty(shape, device: new Device(TorchSharp.DeviceType.META));
 
+    private static Tensor Meta(ScalarType dtype, params long[] shape) => empty(shape, dtype, new Device(TorchSharp.DeviceType.META));
+
     [Fact]
-    public void DefaultsOnTheSelfAttentionBenchmarkShape()
+    public void DefaultIsAutoWhichDoesNotChunkWhereTheWholeFits()
     {
+        Assert.Equal(0, ChunkedAttentionOptions.Default.ChunkSize);
+        Assert.Equal(0, new ChunkedAttentionAttribute().ChunkSize);
         var plan = ChunkedSdpa.Plan(Meta(2, 8, 4096, 64), Meta(2, 8, 4096, 64));
+        Assert.Equal(new ChunkPlan(false, 4096, 4096, 1, 1, 16L * 4096 * 4096), plan);
+    }
+
+    [Fact]
+    public void FixedChunkSizeOnTheSelfAttentionBenchmarkShape()
+    {
+        var plan = ChunkedSdpa.Plan(Meta(2, 8, 4096, 64), Meta(2, 8, 4096, 64), new ChunkedAttentionOptions { ChunkSize = 1024 });
         Assert.Equal(new ChunkPlan(true, 1024, 4096, 4, 1, 16L * 1024 * 4096), plan);
+    }
+
+    [Theory]
+    [InlineData(4096, 3000, 2, 2048)] // two of 2048, not 3000 + 1096
+    [InlineData(4096, 4096, 1, 4096)]
+    [InlineData(4097, 4096, 2, 2049)]
+    [InlineData(10, 3, 4, 3)]
+    [InlineData(9, 4, 3, 3)]
+    [InlineData(4096, 1, 4096, 1)]
+    public void AutoSplitsIntoTheFewestEqualChunksWithinTheCap(long length, long rowsThatFit, long chunks, long rows)
+    {
+        // One score batch and one key: the cap is the number of rows that fit.
+        var options = new ChunkedAttentionOptions { ChunkSize = 0, MaxScoreElements = rowsThatFit };
+        var plan = ChunkedSdpa.Plan(Meta(1, 1, length, 8), Meta(1, 1, 1, 8), options);
+        Assert.Equal(chunks, plan.QueryChunks);
+        Assert.Equal(rows, plan.QueryRows);
+        Assert.True(plan.MaxScoreElements <= rowsThatFit);
+        Assert.True((chunks - 1) * rows < length && chunks * rows >= length);
+    }
+
+    [Theory]
+    [InlineData(ScalarType.Float16, 2, 8192)]   // 2^31 elements per step: two chunks of 8192 rows
+    [InlineData(ScalarType.BFloat16, 2, 8192)]
+    [InlineData(ScalarType.Float32, 4, 4096)]   // 2^32 bytes: 2^30 elements
+    [InlineData(ScalarType.Float64, 8, 2048)]
+    public void AutoWithoutACapUsesMpsLimitsInTheQueryDtype(ScalarType dtype, long chunks, long rows)
+    {
+        // SD 1.5 at 1024 px: B2 H8 L=S=16384 holds 2^32 scores.
+        var plan = ChunkedSdpa.Plan(Meta(dtype, 2, 8, 16384, 64), Meta(dtype, 2, 8, 16384, 64), new ChunkedAttentionOptions { ChunkSize = 0 });
+        Assert.Equal(chunks, plan.QueryChunks);
+        Assert.Equal(rows, plan.QueryRows);
+        var elementBytes = dtype switch { ScalarType.Float16 or ScalarType.BFloat16 => 2, ScalarType.Float64 => 8, _ => 4 };
+        Assert.True(plan.MaxScoreElements <= 1L << 31);
+        Assert.True(plan.MaxScoreElements * elementBytes <= 1L << 32);
+    }
+
+    [Fact]
+    public void AutoKeepsAnExplicitKeyBlockAndTakesAllRowsThatFit()
+    {
+        var plan = ChunkedSdpa.Plan(Meta(2, 8, 4096, 64), Meta(2, 8, 4096, 64), new ChunkedAttentionOptions { ChunkSize = 0, KeyChunkSize = 1024 });
+        Assert.Equal(new ChunkPlan(true, 4096, 1024, 1, 4, 16L * 4096 * 1024), plan);
+    }
+
+    [Fact]
+    public void AutoBelowOneRowBlocksTheKeysInEqualSquareishSteps()
+    {
+        // B*H = 4, S = 10000: one row holds 40000 scores, over the cap of 4 * 900: steps of at most 30 x 30, evened out.
+        var plan = ChunkedSdpa.Plan(Meta(1, 4, 100, 8), Meta(1, 4, 10000, 8), new ChunkedAttentionOptions { ChunkSize = 0, MaxScoreElements = 4 * 900 });
+        Assert.Equal(4, plan.QueryChunks);
+        Assert.Equal(25, plan.QueryRows);
+        Assert.Equal(334, plan.KeyBlocks);
+        Assert.Equal(30, plan.KeyRows);
+        Assert.True(plan.MaxScoreElements <= 4 * 900);
     }
 
     [Fact]

@@ -151,6 +151,12 @@ public static class AttentionCases
             };
         }
 
+        // Auto chunk size (ChunkSize 0): the fewest equal chunks under a cap, also with causal, a mask and key blocks.
+        yield return new AttentionCase("auto under a cap of 3 rows") { ChunkSize = 0, MaxScoreRowsTimesKeys = 3 * 9 };
+        yield return new AttentionCase("auto under a cap causal and mask") { ChunkSize = 0, MaxScoreRowsTimesKeys = 4 * 9, Causal = true, Mask = MaskKind.Bool, MaskShape = "Bx1xLxS" };
+        yield return new AttentionCase("auto under a cap below one row") { ChunkSize = 0, MaxScoreRowsTimesKeys = 2 * 4, Mask = MaskKind.Float };
+        yield return new AttentionCase("auto without a cap") { ChunkSize = 0, Causal = true, Mask = MaskKind.FloatRowsHidden };
+
         // Layouts: no batch, no leading dims, two batch dims, broadcast leading dims, transposed views.
         foreach (var keyChunk in KeyChunks)
         {

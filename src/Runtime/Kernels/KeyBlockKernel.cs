@@ -125,9 +125,14 @@ internal static class KeyBlockKernel
             // there are never visited.
             var keyEnd = problem.IsCausal ? Math.Min(problem.KeyLength, start + rows) : problem.KeyLength;
             // Scaling the rows x E query once is cheaper than scaling every rows x keys score block.
-            var query = problem.Query.narrow(-2, start, rows).mul(problem.Scale);
+            var queryT = problem.Query.narrow(-2, start, rows).mul(problem.Scale).transpose(-2, -1);
             var rowMask = MaskSlicer.Slice(_mask, start, rows, 0, problem.KeyLength);
+            var valueDim = problem.Value.size(-1);
 
+            // Scores are computed transposed, (..., keys, rows): the row max then broadcasts along an outer dim, so
+            // subtracting it runs as a contiguous, vectorised kernel (broadcasting along the last dim falls back to
+            // a strided one at a third of the bandwidth), and p·v reads the weights through a transposed view.
+            // The running max is kept as (..., 1, rows); sum and acc as (..., rows, 1) and (..., rows, Ev).
             Tensor? runningMax = null, runningSum = null, accumulator = null;
             for (long keyStart = 0; keyStart < keyEnd; keyStart += _plan.KeyRows)
             {
@@ -136,16 +141,16 @@ internal static class KeyBlockKernel
                 _hooks.OnStep?.Invoke(new AttentionStep(start, rows, keyStart, keys,
                     Shapes.SaturatingMultiply(Shapes.SaturatingMultiply(problem.ScoreBatch, rows), keys)));
 
-                var scores = query.matmul(_key.narrow(-2, keyStart, keys).transpose(-2, -1));
+                var scores = _key.narrow(-2, keyStart, keys).matmul(queryT);
                 if (MaskSlicer.Slice(rowMask, 0, rows, keyStart, keys) is { } blockMask)
                 {
                     if (_maskHides)
                     {
-                        scores.masked_fill_(blockMask, double.NegativeInfinity);
+                        scores.masked_fill_(blockMask.transpose(-2, -1), double.NegativeInfinity);
                     }
                     else
                     {
-                        scores.add_(blockMask);
+                        scores.add_(blockMask.transpose(-2, -1));
                     }
                 }
 
@@ -153,11 +158,11 @@ internal static class KeyBlockKernel
                 {
                     Band ??= CausalBand.ForKeyBlocks(_plan.QueryRows, _plan.KeyRows, scores.dtype, scores.device)
                         .DetachFromDisposeScope();
-                    scores.add_(CausalBand.KeyBlockWindow(Band, _plan.QueryRows, start, rows, keyStart, keys));
+                    scores.add_(CausalBand.KeyBlockWindow(Band, _plan.QueryRows, start, rows, keyStart, keys).transpose(-2, -1));
                 }
 
                 // Maxima of scores are scores: exact in the scores' dtype and in the Float32 state alike.
-                var blockMax = scores.detach().amax(new long[] { -1 }, keepdim: true);
+                var blockMax = scores.detach().amax(new long[] { -2 }, keepdim: true);
                 var newMax = runningMax is null ? blockMax.to(_stateType) : runningMax.maximum(blockMax);
                 var safeMax = newMax.clamp_min(_emptyRowMax);
                 var weights = scores.sub_(safeMax.dtype == scores.dtype ? safeMax : safeMax.to(scores.dtype)).exp_();
@@ -165,15 +170,15 @@ internal static class KeyBlockKernel
                 Tensor blockOut, blockSum;
                 if (_valueHasOnes)
                 {
-                    var product = weights.matmul(_value.narrow(-2, keyStart, keys));
-                    blockOut = product.narrow(-1, 0, problem.Value.size(-1));
-                    blockSum = product.narrow(-1, problem.Value.size(-1), 1);
+                    var product = weights.transpose(-2, -1).matmul(_value.narrow(-2, keyStart, keys));
+                    blockOut = product.narrow(-1, 0, valueDim);
+                    blockSum = product.narrow(-1, valueDim, 1);
                 }
                 else
                 {
-                    blockSum = weights.sum(new long[] { -1 }, keepdim: true, type: _stateType);
+                    blockSum = weights.sum(new long[] { -2 }, keepdim: true, type: _stateType).transpose(-2, -1);
                     var numerator = problem.Dropout > 0 ? nn.functional.dropout(weights, problem.Dropout, training: true) : weights;
-                    blockOut = numerator.matmul(_value.narrow(-2, keyStart, keys));
+                    blockOut = numerator.transpose(-2, -1).matmul(_value.narrow(-2, keyStart, keys));
                 }
 
                 Tensor newSum, newAccumulator;
@@ -185,7 +190,7 @@ internal static class KeyBlockKernel
                 else
                 {
                     // state = block + state * exp(m_old - m_new), one fused kernel each.
-                    var correction = runningMax.sub(safeMax).exp_();
+                    var correction = runningMax.sub(safeMax).exp_().transpose(-2, -1);
                     newSum = addcmul(blockSum, runningSum!, correction, 1.0);
                     newAccumulator = addcmul(blockOut, accumulator!, correction, 1.0);
                 }

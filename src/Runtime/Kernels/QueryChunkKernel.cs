@@ -48,10 +48,12 @@ internal static class QueryChunkKernel
             using var whole = problem.IsCausal && call.Mask is not null && length > 1
                 ? CausalBand.ForWholeQuery(length, Math.Min(keyLength, length), problem.DType, problem.Query.device)
                 : null;
-            return call.Finish(Step(problem, hooks, call, query, key, value, 0, length, whole));
+            return call.Finish(Step(problem, hooks, query, key, value, call.Mask, 0, length, whole));
         }
 
+        // One split each for the query and a mask with a query dim (views, one native call for all chunks).
         var queries = query.split(chunkRows, -2);
+        var masks = call.Mask is { } m && m.size(-2) != 1 ? m.split(chunkRows, -2) : null;
         var results = new Tensor[queries.Length];
         Tensor? band = null;
         try
@@ -64,7 +66,8 @@ internal static class QueryChunkKernel
                     band = CausalBand.ForQueryChunks(chunkRows, length, problem.DType, problem.Query.device);
                 }
 
-                results[c] = Step(problem, hooks, call, queries[c], key, value, start, queries[c].size(-2), band);
+                var rows = Math.Min(chunkRows, length - start);
+                results[c] = Step(problem, hooks, queries[c], key, value, masks is null ? call.Mask : masks[c], start, rows, band);
             }
 
             return call.Finish(Join(results));
@@ -72,7 +75,7 @@ internal static class QueryChunkKernel
         finally
         {
             band?.Dispose();
-            foreach (var part in queries.Concat(results))
+            foreach (var part in queries.Concat(masks ?? Array.Empty<Tensor>()).Concat(results))
             {
                 part?.Dispose();
             }
@@ -80,11 +83,11 @@ internal static class QueryChunkKernel
     }
 
     /// <summary>
-    /// Native attention of query rows [start, start + rows) (<paramref name="query"/> already sliced to them) against
-    /// the keys they can see. Temporaries other than the result are disposed here.
+    /// Native attention of query rows [start, start + rows) (<paramref name="query"/> and <paramref name="rowMask"/>
+    /// already sliced to them) against the keys they can see. Temporaries other than the result are disposed here.
     /// </summary>
-    private static Tensor Step(AttentionProblem problem, KernelHooks hooks, CallMask call, Tensor query, Tensor key,
-        Tensor value, long start, long rows, Tensor? band)
+    private static Tensor Step(AttentionProblem problem, KernelHooks hooks, Tensor query, Tensor key, Tensor value,
+        Tensor? rowMask, long start, long rows, Tensor? band)
     {
         var keyLength = problem.KeyLength;
         var keys = problem.IsCausal ? Math.Min(keyLength, start + rows) : keyLength;
@@ -97,10 +100,10 @@ internal static class QueryChunkKernel
                 value = Keep(value.narrow(-2, 0, keys), temporaries);
             }
 
-            var mask = MaskSlicer.Slice(call.Mask, start, rows, 0, keys);
-            if (mask is not null && !ReferenceEquals(mask, call.Mask))
+            var mask = rowMask;
+            if (mask is not null && keys != keyLength && mask.size(-1) != 1)
             {
-                temporaries.Add(mask);
+                mask = Keep(mask.narrow(-1, 0, keys), temporaries);
             }
 
             var nativeCausal = false;

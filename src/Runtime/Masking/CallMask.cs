@@ -43,7 +43,8 @@ internal sealed class CallMask
     /// Decides the call's mask. <paramref name="nativeSteps"/>: the kernel runs native SDPA (whose fully masked rows
     /// need the fix where <see cref="NativeLeavesMaskedRows"/>); the key-block kernel computes zeros there itself.
     /// <paramref name="chunked"/>: native SDPA runs more than once, so what native would redo per call (a bool mask's
-    /// conversion to an additive one, padding a mask's rows to aligned strides) is done here once instead.
+    /// conversion to an additive one, padding a mask's rows to aligned strides) is done here once instead; on CUDA
+    /// that is done for a single call too (see <see cref="ForNative"/>).
     /// Tensors made here belong to the caller's dispose scope.
     /// </summary>
     public static CallMask Prepare(AttentionProblem problem, bool nativeSteps, bool chunked = false)
@@ -71,9 +72,13 @@ internal sealed class CallMask
             mask = ToDType(mask, problem.DType);
         }
 
-        if (nativeSteps && chunked)
+        // CUDA's kernels want every mask row 16-byte aligned (PyTorch pads a misaligned mask on every call, and a
+        // bool (L, S) mask with S = 333 on Float16 faulted with "misaligned address" on an H200): there the mask is
+        // always made additive and aligned once per call; elsewhere only when native runs several times.
+        var cuda = device == DeviceType.CUDA;
+        if (nativeSteps && (chunked || cuda))
         {
-            mask = ForChunks(mask, problem.DType, aligned: device != DeviceType.CPU);
+            mask = ForNative(mask, problem.DType, aligned: cuda);
         }
 
         return new CallMask(mask, hidden, null);
@@ -108,12 +113,12 @@ internal sealed class CallMask
     }
 
     /// <summary>
-    /// The mask for several native calls: a bool mask as an additive one in the query's dtype (0 where true, -inf where
-    /// false; native would convert it on every call), and, when <paramref name="aligned"/>, with its key dim padded so
-    /// every row starts 16 elements aligned (native CUDA kernels would otherwise copy a padded mask on every call).
-    /// The padding is never read: the result is a view of the first S columns.
+    /// The mask as native SDPA takes it best: a bool mask as an additive one in the query's dtype (0 where true, -inf
+    /// where false; native would convert it on every call), and, when <paramref name="aligned"/>, with its key dim
+    /// padded so every row starts 16 elements aligned. The padding (zeros) is never used: the result is a view of the
+    /// first S columns.
     /// </summary>
-    private static Tensor ForChunks(Tensor mask, ScalarType dtype, bool aligned)
+    private static Tensor ForNative(Tensor mask, ScalarType dtype, bool aligned)
     {
         var isBool = mask.dtype == ScalarType.Bool;
         var keys = mask.size(-1);
@@ -130,19 +135,11 @@ internal sealed class CallMask
             padded[^1] = (keys + CausalBand.Alignment - 1) / CausalBand.Alignment * CausalBand.Alignment;
         }
 
-        using var buffer = isBool ? zeros(padded, dtype, mask.device) : empty(padded, mask.dtype, mask.device);
+        using var buffer = zeros(padded, isBool ? dtype : mask.dtype, mask.device);
         var result = buffer.narrow(-1, 0, keys);
-        if (isBool)
-        {
-            using var hidden = mask.logical_not();
-            result.masked_fill_(hidden, double.NegativeInfinity);
-        }
-        else
-        {
-            result.copy_(mask);
-        }
-
-        return result;
+        result.copy_(mask);
+        // A bool mask copied is 1 where it may attend and 0 elsewhere: log gives 0 and -inf.
+        return isBool ? result.log_() : result;
     }
 
     /// <summary>The mask in <paramref name="dtype"/>: finite values clamped to its finite range, infinities and NaN kept.</summary>

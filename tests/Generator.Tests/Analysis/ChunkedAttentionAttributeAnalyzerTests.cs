@@ -81,7 +81,7 @@ public class ChunkedAttentionAttributeAnalyzerTests
     // ---- SDPA003 ----
 
     [Theory]
-    [InlineData("ChunkSize = 0")]
+    [InlineData("ChunkSize = -1")]
     [InlineData("ChunkSize = -4")]
     [InlineData("KeyChunkSize = -1")]
     [InlineData("MaxScoreElements = -1L")]
@@ -94,9 +94,9 @@ public class ChunkedAttentionAttributeAnalyzerTests
     }
 
     [Theory]
-    [InlineData("0")]
+    [InlineData("-2")]
     [InlineData("-1")]
-    [InlineData("chunkSize: 0")]
+    [InlineData("chunkSize: -3")]
     [InlineData("Size")]
     public async Task Invalid_positional_chunk_size_is_reported(string argument)
     {
@@ -109,11 +109,11 @@ public class ChunkedAttentionAttributeAnalyzerTests
         var test = Verify.Create("""
             using ChunkedAttention;
 
-            [ChunkedAttention({|#0:0|}, {|#1:KeyChunkSize = -8|}, {|#2:Devices = AttentionDevices.None|})]
+            [ChunkedAttention({|#0:-1|}, {|#1:KeyChunkSize = -8|}, {|#2:Devices = AttentionDevices.None|})]
             partial class SelfAttention { }
             """);
         test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.InvalidSetting).WithLocation(0)
-            .WithArguments("SelfAttention", "ChunkSize is 0; it must be at least 1 (query rows per chunk); set a positive value such as 1024"));
+            .WithArguments("SelfAttention", "ChunkSize is -1; it must be 0 (auto: the fewest equal chunks within the step budget) or positive (query rows per chunk); set 0 or a positive value such as 1024"));
         test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.InvalidSetting).WithLocation(1)
             .WithArguments("SelfAttention", "KeyChunkSize is -8; it must be 0 (keys kept whole) or positive (keys per block); set 0 or a positive value"));
         test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.InvalidSetting).WithLocation(2)
@@ -125,6 +125,8 @@ public class ChunkedAttentionAttributeAnalyzerTests
     [InlineData("")]
     [InlineData("()")]
     [InlineData("(1)")]
+    [InlineData("(0)")]
+    [InlineData("(ChunkSize = 0)")]
     [InlineData("(ChunkSize = 1, KeyChunkSize = 0, MaxScoreElements = 0, Devices = AttentionDevices.Mps)")]
     [InlineData("(KeyChunkSize = 128, MaxScoreElements = 1L << 30, Devices = AttentionDevices.Cpu | AttentionDevices.Cuda)")]
     public async Task Valid_settings_are_silent(string arguments)
@@ -132,14 +134,14 @@ public class ChunkedAttentionAttributeAnalyzerTests
         await VerifyMarkedTypeAsync(arguments);
     }
 
-    /// <summary>One partial type marked <c>[ChunkedAttention</c><paramref name="arguments"/><c>]</c>, with a constant <c>Size = 0</c> to pass.</summary>
+    /// <summary>One partial type marked <c>[ChunkedAttention</c><paramref name="arguments"/><c>]</c>, with a constant <c>Size = -1</c> to pass.</summary>
     private static Task VerifyMarkedTypeAsync(string arguments) => Verify.VerifyAsync($$"""
         using ChunkedAttention;
 
         [ChunkedAttention{{arguments}}]
         partial class SelfAttention
         {
-            private const int Size = 0;
+            private const int Size = -1;
         }
         """);
 

@@ -150,7 +150,7 @@ public sealed class ChunkedAttentionAttributeAnalyzer : DiagnosticAnalyzer
 
         var problem = setting switch
         {
-            ChunkSize when number <= 0 => $"ChunkSize is {number}; it must be at least 1 (query rows per chunk); set a positive value such as 1024",
+            ChunkSize when number < 0 => $"ChunkSize is {number}; it must be 0 (auto: the fewest equal chunks within the step budget) or positive (query rows per chunk); set 0 or a positive value such as 1024",
             KeyChunkSize when number < 0 => $"KeyChunkSize is {number}; it must be 0 (keys kept whole) or positive (keys per block); set 0 or a positive value",
             MaxScoreElements when number < 0 => $"MaxScoreElements is {number}; it must be 0 (no cap) or a positive number of score elements; set 0 or a positive value",
             Devices when number == 0 => "Devices is None, so chunking would never apply; select at least one of AttentionDevices.Cpu, Cuda or Mps",

@@ -21,7 +21,7 @@ namespace Corpus.Invalid
         }
     }
 
-    [ChunkedAttention(ChunkSize = 0, KeyChunkSize = -2, MaxScoreElements = -1, Devices = AttentionDevices.None)]
+    [ChunkedAttention(ChunkSize = -1, KeyChunkSize = -2, MaxScoreElements = -1, Devices = AttentionDevices.None)]
     public partial class BadSettings { }
 
     [ChunkedAttention(-5)]
