@@ -235,7 +235,7 @@ internal static class BenchmarkProgram
     /// <summary>Runs every case's variants once in a child process that allocates from the CUDA memory pool (see CudaMemoryPool).</summary>
     private static List<ResultRow> AddDeviceMemory(List<ResultRow> rows, string deviceName, ScalarType dtype)
     {
-        string self = Environment.ProcessPath!;
+        string self = Environment.ProcessPath ?? "dotnet";
         var info = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(self) == "dotnet")
             info.ArgumentList.Add(typeof(BenchmarkProgram).Assembly.Location);
@@ -312,7 +312,7 @@ internal static class BenchmarkProgram
 
     private static double? MeasureMemoryInChild(BenchmarkCase benchmark, Variant variant)
     {
-        string self = Environment.ProcessPath!;
+        string self = Environment.ProcessPath ?? "dotnet";
         var info = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(self) == "dotnet")
             info.ArgumentList.Add(typeof(BenchmarkProgram).Assembly.Location);
