@@ -122,6 +122,18 @@ public class ChunkedEqualsNativeTests
     [MemberData(nameof(KeyChunks))]
     public void DropoutChangesEachDrawButKeepsTheExpectedValue(int keyChunk)
     {
+        DropoutStatistics(keyChunk);
+    }
+
+    [Fact]
+    public void DropoutThroughTheTwoPassKeyBlockKernel()
+    {
+        using var hooks = ChunkedAttention.Kernels.KernelHooks.Override(new ChunkedAttention.Kernels.KernelHooks { KeyBlockPasses = 2 });
+        DropoutStatistics(keyChunk: 4);
+    }
+
+    private static void DropoutStatistics(int keyChunk)
+    {
         using var scope = NewDisposeScope();
         var (q, k, v) = Inputs(24);
         var plain = Chunked(q, k, v, keyChunk: keyChunk);

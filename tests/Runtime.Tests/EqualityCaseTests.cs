@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using System.Linq;
+using ChunkedAttention.Kernels;
 using ChunkedAttention.Testing;
 using Xunit;
 using static TorchSharp.torch;
@@ -29,6 +30,24 @@ public class EqualityCaseTests
     [Theory]
     [MemberData(nameof(HalfCases))]
     public void HalfPrecision(string name, ScalarType dtype) => AssertPasses(AttentionCases.Named(name), dtype);
+
+    /// <summary>
+    /// The key-block cases through the accelerators' two-pass kernel too (the CPU runs the one-pass online softmax by
+    /// default), in every dtype, so both forms are held to the same rule here.
+    /// </summary>
+    public static IEnumerable<object[]> TwoPassCases() =>
+        from c in AttentionCases.All
+        where c.KeyChunkSize > 0 || c.MaxScoreRowsTimesKeys > 0
+        from dtype in new[] { ScalarType.Float32, ScalarType.Float16, ScalarType.BFloat16 }
+        select new object[] { c.Name, dtype };
+
+    [Theory]
+    [MemberData(nameof(TwoPassCases))]
+    public void TwoPassKeyBlocks(string name, ScalarType dtype)
+    {
+        using var hooks = KernelHooks.Override(new KernelHooks { KeyBlockPasses = 2 });
+        AssertPasses(AttentionCases.Named(name), dtype);
+    }
 
     [Fact]
     public void CaseNamesAreUnique() =>

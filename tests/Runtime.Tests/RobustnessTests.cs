@@ -50,6 +50,21 @@ public class RobustnessTests
     [InlineData("infinities in key and value", 4)]
     public void NonFiniteInputsPropagateAsNative(string poison, int keyChunk)
     {
+        NonFiniteInputs(poison, keyChunk);
+    }
+
+    [Theory]
+    [InlineData("NaN in value")]
+    [InlineData("NaN in key")]
+    [InlineData("infinities in key and value")]
+    public void NonFiniteInputsThroughTheTwoPassKeyBlockKernel(string poison)
+    {
+        using var hooks = ChunkedAttention.Kernels.KernelHooks.Override(new ChunkedAttention.Kernels.KernelHooks { KeyBlockPasses = 2 });
+        NonFiniteInputs(poison, keyChunk: 4);
+    }
+
+    private static void NonFiniteInputs(string poison, int keyChunk)
+    {
         using var scope = NewDisposeScope();
         var (q, k, v) = Inputs(400);
         Poison(poison, q, k, v);

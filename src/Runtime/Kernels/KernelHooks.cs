@@ -32,6 +32,12 @@ internal sealed class KernelHooks
     public NativeSdpa Native { get; init; } = static (q, k, v, mask, p, causal) =>
         nn.functional.scaled_dot_product_attention(q, k, v, mask, p, causal);
 
+    /// <summary>
+    /// Forces the key-block kernel's form: 1 = one pass with an online softmax (the CPU's), 2 = two passes with the
+    /// max folded into the product (accelerators'); null = by the device. Lets CPU tests run both.
+    /// </summary>
+    public int? KeyBlockPasses { get; init; }
+
     /// <summary>Called before every step; null = nobody watches.</summary>
     public Action<AttentionStep>? OnStep { get; init; }
 

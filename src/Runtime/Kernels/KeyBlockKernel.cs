@@ -1,15 +1,19 @@
 using System;
 using ChunkedAttention.Masking;
 using ChunkedAttention.Validation;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ChunkedAttention.Kernels;
 
 /// <summary>
-/// Query chunks x key blocks, so one step holds batch*heads*rows*keys scores however long S is. Per query chunk, two
-/// passes over its key blocks: the first finds each row's max score m over every visible key; the second sums, per
-/// block, the weights exp(score - m) and their products with the values; the chunk's result is the second sum over the
-/// first. With the final max known before any weight is formed, no running rescaling is needed.
+/// Query chunks x key blocks, so one step holds batch*heads*rows*keys scores however long S is.
+/// <para>Off the CPU, two passes over a chunk's key blocks: the first finds each row's max score m over every visible
+/// key; the second sums, per block, the weights exp(score - m) and their products with the values; the chunk's result
+/// is the second sum over the first. With the final max known before any weight is formed, no running rescaling is
+/// needed, and -m is folded into the second pass's matrix product (below).</para>
+/// <para>On the CPU, where subtracting a broadcast max costs little and a second q·kᵀ costs much, one pass with an
+/// online softmax: per block the running max, sum and accumulator are rescaled by exp(m_old - m_new).</para>
 /// </summary>
 /// <remarks>
 /// <list type="bullet">
@@ -34,6 +38,8 @@ namespace ChunkedAttention.Kernels;
 /// gradient is zero); autograd records the second. Backward keeps every visited block's weights alive: about
 /// batch*heads*L*S elements, as manual attention does. Use no_grad for inference to stay at one block.</item>
 /// <item>Peak memory: one block of scores plus the chunk's sums; no host synchronisation.</item>
+/// <item>Which form runs is decided once per call by the device (<see cref="KernelHooks.KeyBlockPasses"/> overrides it
+/// for tests).</item>
 /// </list>
 /// </remarks>
 internal static class KeyBlockKernel
@@ -51,7 +57,8 @@ internal static class KeyBlockKernel
         var hidden = mask is not null && mask.dtype == ScalarType.Bool ? mask.logical_not() : null;
         var length = problem.QueryLength;
         var output = OutputLayout.Allocate(problem.OutputShape, problem.Query);
-        var blocks = new Blocks(problem, plan, hooks, key, WithColumns(key, 1.0), value,
+        var twoPass = hooks.KeyBlockPasses is { } passes ? passes == 2 : problem.Query.device_type != DeviceType.CPU;
+        var blocks = new Blocks(problem, plan, hooks, key, twoPass ? WithColumns(key, 1.0) : null, value,
             problem.Dropout > 0 ? null : WithColumns(value, 1.0), hidden ?? mask, hidden is not null, sumType);
         try
         {
@@ -88,14 +95,14 @@ internal static class KeyBlockKernel
         private readonly ChunkPlan _plan;
         private readonly KernelHooks _hooks;
         private readonly Tensor _key;
-        private readonly Tensor _keyWithOnes;
+        private readonly Tensor? _keyWithOnes;
         private readonly Tensor _value;
         private readonly Tensor? _valueWithOnes;
         private readonly Tensor? _mask;
         private readonly bool _maskHides;
         private readonly ScalarType _sumType;
 
-        public Blocks(AttentionProblem problem, ChunkPlan plan, KernelHooks hooks, Tensor key, Tensor keyWithOnes, Tensor value,
+        public Blocks(AttentionProblem problem, ChunkPlan plan, KernelHooks hooks, Tensor key, Tensor? keyWithOnes, Tensor value,
             Tensor? valueWithOnes, Tensor? mask, bool maskHides, ScalarType sumType)
         {
             (_problem, _plan, _hooks, _key, _keyWithOnes, _value, _valueWithOnes, _mask, _maskHides, _sumType) =
@@ -123,6 +130,10 @@ internal static class KeyBlockKernel
             // Scaling the rows x E query once is cheaper than scaling every rows x keys score block.
             var query = problem.Query.narrow(-2, start, rows).mul(problem.Scale);
             var rowMask = MaskSlicer.Slice(_mask, start, rows, 0, problem.KeyLength);
+            if (_keyWithOnes is null)
+            {
+                return OnePass(query, rowMask, start, rows, keyEnd);
+            }
 
             // Pass 1: each row's max over its visible keys (exact: maxima of scores are scores).
             Tensor? max = null;
@@ -161,7 +172,7 @@ internal static class KeyBlockKernel
                 _hooks.OnStep?.Invoke(new AttentionStep(start, rows, keyStart, keys,
                     Shapes.SaturatingMultiply(Shapes.SaturatingMultiply(problem.ScoreBatch, rows), keys)));
 
-                var shifted = queryWithMax.matmul(_keyWithOnes.narrow(-2, keyStart, keys).transpose(-2, -1));
+                var shifted = queryWithMax.matmul(_keyWithOnes!.narrow(-2, keyStart, keys).transpose(-2, -1));
                 Restrict(shifted, rowMask, start, rows, keyStart, keys);
                 var weights = shifted.exp_();
 
@@ -191,6 +202,81 @@ internal static class KeyBlockKernel
             // A row that saw a key has l of about 1 or more (its max contributes exp(~0)); a row that saw none has l = 0
             // and acc = 0, so l clamped to a tiny positive value gives native's zeros there with one small kernel.
             return accumulator!.div(sum!.clamp_min(1e-30));
+        }
+
+        /// <summary>
+        /// The chunk in one pass with an online softmax: per block the running max m, the sum l of exp(score - m) and
+        /// the accumulator acc of exp(score - m)·V, l and acc rescaled by exp(m_old - m_new) when a block raises m.
+        /// </summary>
+        private Tensor OnePass(Tensor query, Tensor? rowMask, long start, long rows, long keyEnd)
+        {
+            var problem = _problem;
+            var valueDim = problem.Value.size(-1);
+            // Stands in for a running max of -inf (no visible key yet): the scores' lowest finite value, so
+            // exp(-inf - it) = 0, not NaN, and subtracting it stays in the scores' dtype.
+            var emptyRowMax = problem.DType switch
+            {
+                ScalarType.Float16 => -65504.0,
+                ScalarType.BFloat16 => -3.3895313892515355e38,
+                ScalarType.Float32 => float.MinValue,
+                _ => double.MinValue,
+            };
+            Tensor? runningMax = null, runningSum = null, accumulator = null;
+            for (long keyStart = 0; keyStart < keyEnd; keyStart += _plan.KeyRows)
+            {
+                var keys = Math.Min(_plan.KeyRows, keyEnd - keyStart);
+                using var blockScope = NewDisposeScope();
+                _hooks.OnStep?.Invoke(new AttentionStep(start, rows, keyStart, keys,
+                    Shapes.SaturatingMultiply(Shapes.SaturatingMultiply(problem.ScoreBatch, rows), keys)));
+
+                var scores = query.matmul(_key.narrow(-2, keyStart, keys).transpose(-2, -1));
+                Restrict(scores, rowMask, start, rows, keyStart, keys);
+
+                // Maxima of scores are scores: exact in the scores' dtype and in the Float32 state alike.
+                var blockMax = scores.detach().amax(new long[] { -1 }, keepdim: true);
+                var newMax = runningMax is null ? blockMax.to(_sumType) : runningMax.maximum(blockMax);
+                var safeMax = newMax.clamp_min(emptyRowMax);
+                var weights = scores.sub_(safeMax.dtype == scores.dtype ? safeMax : safeMax.to(scores.dtype)).exp_();
+
+                Tensor blockOut, blockSum;
+                if (_valueWithOnes is not null)
+                {
+                    var product = weights.matmul(_valueWithOnes.narrow(-2, keyStart, keys));
+                    blockOut = product.narrow(-1, 0, valueDim);
+                    blockSum = product.narrow(-1, valueDim, 1);
+                }
+                else
+                {
+                    blockSum = weights.sum(new long[] { -1 }, keepdim: true, type: _sumType);
+                    var numerator = nn.functional.dropout(weights, problem.Dropout, training: true);
+                    blockOut = numerator.matmul(_value.narrow(-2, keyStart, keys));
+                }
+
+                Tensor newSum, newAccumulator;
+                if (runningMax is null)
+                {
+                    newSum = blockSum.to(_sumType);
+                    newAccumulator = blockOut.to(_sumType);
+                }
+                else
+                {
+                    // state = block + state * exp(m_old - m_new), one fused kernel each.
+                    var correction = runningMax.sub(safeMax).exp_();
+                    newSum = addcmul(blockSum, runningSum!, correction, 1.0);
+                    newAccumulator = addcmul(blockOut, accumulator!, correction, 1.0);
+                }
+
+                // The state survives this block; the last block's is released now, not at the chunk's end.
+                blockScope.MoveToOuter(newMax, newSum, newAccumulator);
+                runningMax?.Dispose();
+                runningSum?.Dispose();
+                accumulator?.Dispose();
+                (runningMax, runningSum, accumulator) = (newMax, newSum, newAccumulator);
+            }
+
+            // A row that saw a key has l >= 1 (its max contributes exp(0) = 1); a row that saw none has l = 0 and
+            // acc = 0, so l clamped to 1 gives native's zeros there with one small kernel.
+            return accumulator!.div(runningSum!.clamp_min(1.0));
         }
 
         /// <summary>The mask and the causal band of one block, applied in place to its scores.</summary>
