@@ -22,7 +22,7 @@ internal static class BenchmarkProgram
 {
     private const string Usage =
         "usage: ChunkedAttention.Benchmarks [--device cpu|cuda|mps] [--dtype fp32|fp16|bf16] [--suite NAME]... [--case NAME]...\n" +
-        "                                   [--no-memory] [--no-decode] [--markdown FILE] [--once]\n" +
+        "                                   [--no-memory] [--no-decode] [--decode-only] [--markdown FILE] [--once]\n" +
         "suites: cpu (default on cpu), gpu, seed, experiments, training (default on cuda: gpu, seed); decode overhead runs unless --no-decode";
 
     public static int Run(string[] args)
@@ -32,7 +32,7 @@ internal static class BenchmarkProgram
 
         var selected = new List<BenchmarkCase>();
         var suites = new List<string>();
-        bool memory = true, decode = true, memoryChild = false, once = false;
+        bool memory = true, decode = true, memoryChild = false, once = false, decodeOnly = false;
         string? markdownPath = null;
         string deviceName = "cpu";
         string? dtypeName = null;
@@ -47,6 +47,7 @@ internal static class BenchmarkProgram
                     case "--no-decode": decode = false; break;
                     case "--memory-child": memoryChild = true; break;
                     case "--once": once = true; break;
+                    case "--decode-only": decodeOnly = true; break;
                     case "--markdown": markdownPath = Next(); break;
                     case "--device": deviceName = Next(); break;
                     case "--dtype": dtypeName = Next(); break;
@@ -83,6 +84,12 @@ internal static class BenchmarkProgram
             "bf16" or "bfloat16" => ScalarType.BFloat16,
             _ => throw new ArgumentException($"--dtype: unknown dtype '{dtypeName}' (fp32, fp16, bf16)"),
         };
+        if (decodeOnly)
+        {
+            DecodeOverhead.Run(clock, dtype).ToList().ForEach(Console.WriteLine);
+            return 0;
+        }
+
         if (selected.Count == 0)
             selected.AddRange(clock.IsCuda ? Suites.Gpu.Concat(Suites.Seed) : Suites.Cpu);
 

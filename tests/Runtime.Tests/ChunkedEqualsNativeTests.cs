@@ -72,6 +72,13 @@ public class ChunkedEqualsNativeTests
         if (keyChunk == 0)
         {
             Assert.Equal(plainNative.stride(), plainChunked.stride()); // whichever layout native's path picks
+
+            // Joined by one cat (as on accelerators) the result keeps that layout too.
+            using var hooks = ChunkedAttention.Kernels.KernelHooks.Override(
+                new ChunkedAttention.Kernels.KernelHooks { CopyChunksAsTheyCome = false });
+            var joined = Chunked(q, k, v, keyChunk: keyChunk);
+            Reference.AssertClose(plainNative, joined);
+            Assert.Equal(plainNative.stride(), joined.stride());
         }
         else
         {

@@ -49,6 +49,18 @@ public class EqualityCaseTests
         AssertPasses(AttentionCases.Named(name), dtype);
     }
 
+    /// <summary>The query-chunk cases with the chunks joined by one cat, as on accelerators (the CPU copies as they come).</summary>
+    public static IEnumerable<object[]> QueryChunkCases() =>
+        AttentionCases.All.Where(c => c.KeyChunkSize == 0 && c.MaxScoreRowsTimesKeys == 0).Select(c => new object[] { c.Name });
+
+    [Theory]
+    [MemberData(nameof(QueryChunkCases))]
+    public void QueryChunksJoinedByCat(string name)
+    {
+        using var hooks = KernelHooks.Override(new KernelHooks { CopyChunksAsTheyCome = false });
+        AssertPasses(AttentionCases.Named(name), ScalarType.Float32);
+    }
+
     [Fact]
     public void CaseNamesAreUnique() =>
         Assert.Equal(AttentionCases.All.Count, AttentionCases.All.Select(c => c.Name).Distinct().Count());

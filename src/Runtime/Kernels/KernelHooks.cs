@@ -38,6 +38,12 @@ internal sealed class KernelHooks
     /// </summary>
     public int? KeyBlockPasses { get; init; }
 
+    /// <summary>
+    /// Forces how query chunks are joined: true = each copied into a preallocated output as it comes (the CPU's),
+    /// false = one cat at the end (accelerators'); null = by the device. Lets CPU tests run both.
+    /// </summary>
+    public bool? CopyChunksAsTheyCome { get; init; }
+
     /// <summary>Called before every step; null = nobody watches.</summary>
     public Action<AttentionStep>? OnStep { get; init; }
 
