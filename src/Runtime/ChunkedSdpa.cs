@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using ChunkedAttention.Guard;
 using ChunkedAttention.Kernels;
+using ChunkedAttention.Kernels.Training;
 using ChunkedAttention.Planning;
 using ChunkedAttention.Validation;
 using TorchSharp;
@@ -243,9 +244,9 @@ public static class ChunkedSdpa
         ChunkPlanner.Plan(Shapes.ScoreBatch(query.shape, key.shape), query.size(-2), key.size(-2), options, environment);
 
     private static Tensor RunPlan(AttentionProblem problem, ChunkPlan plan, KernelHooks hooks) =>
-        plan.KeyBlocks > 1
-            ? KeyBlockKernel.Run(problem, plan, hooks)
-            : QueryChunkKernel.Run(problem, plan, hooks);
+        plan.Chunked && TrainingKernel.Applies(problem) ? TrainingKernel.Run(problem, plan, hooks)
+        : plan.KeyBlocks > 1 ? KeyBlockKernel.Run(problem, plan, hooks)
+        : QueryChunkKernel.Run(problem, plan, hooks);
 
     /// <summary>
     /// <see cref="ChunkedAttentionOptions.TryNativeFirst"/>: one native call; on an MPS size error, remember the
