@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using static TorchSharp.torch;
 using static TorchSharp.torch.autograd;
@@ -47,21 +48,50 @@ internal sealed class ChunkedAttentionFunction : SingleTensorFunction<ChunkedAtt
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Autograd calls this from native code, where a managed exception cannot pass (it would end the process).
+    /// A failure (an input modified in place since forward, out of memory) is therefore written to standard error
+    /// and turned into a gradient of an impossible shape, which makes autograd raise its own error in the caller's
+    /// <c>backward()</c>.
+    /// </remarks>
     public override List<Tensor> backward(AutogradContext ctx, Tensor grad_output)
     {
         var call = (TrainingCall)ctx.get_data(CallKey);
+        try
+        {
+            return Backward(ctx, call, grad_output);
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"ChunkedAttention: backward of chunked attention failed: {e.Message}");
+            return ReportedFailure(call);
+        }
+    }
+
+    private static List<Tensor> Backward(AutogradContext ctx, TrainingCall call, Tensor gradOutput)
+    {
         var hasMask = (bool)ctx.get_data(HasMaskKey);
         AttentionGradients gradients;
         using (var scope = NewDisposeScope())
         {
             var saved = ctx.get_saved_variables();
             var mask = hasMask ? saved[5] : null;
-            gradients = TrainingBackward.Run(call, saved[0], saved[1], saved[2], mask, saved[3], saved[4], grad_output);
+            gradients = TrainingBackward.Run(call, saved[0], saved[1], saved[2], mask, saved[3], saved[4], gradOutput);
             scope.MoveToOuter(Present(gradients.Query, gradients.Key, gradients.Value, gradients.Mask));
         }
 
         // One entry per apply argument: query, key, value, attn_mask, call.
         return new List<Tensor> { gradients.Query!, gradients.Key!, gradients.Value!, gradients.Mask!, null! };
+    }
+
+    /// <summary>An empty 1-D gradient for the first input that needs one: autograd rejects its shape and throws.</summary>
+    private static List<Tensor> ReportedFailure(TrainingCall call)
+    {
+        var needs = new[] { call.NeedsQueryGrad, call.NeedsKeyGrad, call.NeedsValueGrad, call.NeedsMaskGrad };
+        var result = new List<Tensor> { null!, null!, null!, null!, null! };
+        var first = Array.IndexOf(needs, true);
+        result[first < 0 ? 0 : first] = empty(0);
+        return result;
     }
 
     private static (Tensor Query, Tensor Key, Tensor Value, Tensor? Mask, TrainingCall Call) Unpack(object[] vars) =>

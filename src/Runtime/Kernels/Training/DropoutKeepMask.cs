@@ -85,7 +85,7 @@ internal sealed class DropoutKeepMask
         var batchOffset = arange(0, batch, dtype: ScalarType.Int64, device: device).mul_(perBatch).view(leadingShape);
         var rowOffset = arange(rowStart, rowStart + rows, dtype: ScalarType.Int64, device: device).mul_(_keyLength).unsqueeze(1);
         var column = arange(keyStart, keyStart + keys, dtype: ScalarType.Int64, device: device);
-        var index = batchOffset.add(rowOffset).add_(column);
+        var index = batchOffset.add(rowOffset.add(column));
 
         var x = index.add(_key1);
         if (batch * perBatch > Low32)
