@@ -37,7 +37,10 @@ public class TrainingMemoryTests
     public void BackwardHoldsOneStepAtATime()
     {
         var (forward, backward, baseline) = Measure((q, k, v, hooks) =>
-            ChunkedSdpa.RunChunked(q, k, v, null, 0, false, null, false, Steps, hooks));
+        {
+            using var installed = KernelHooks.Override(hooks);
+            return ChunkedSdpa.Chunked(q, k, v, options: Steps);
+        });
 
         var forwardGrowth = Rise(forward);
         var backwardGrowth = Rise(backward);
