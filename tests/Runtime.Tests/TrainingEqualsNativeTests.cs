@@ -1,6 +1,9 @@
 using System;
 using System.Collections.Generic;
+using ChunkedAttention.Kernels;
+using ChunkedAttention.Kernels.Training;
 using ChunkedAttention.Runtime.Tests.Support;
+using ChunkedAttention.Validation;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -274,6 +277,38 @@ public class TrainingEqualsNativeTests
 
         // Each result no further from the Float64 one than native's own half-precision result is, plus one ulp
         // of the gradient's magnitude (the final rounding to the half dtype).
+        var epsilon = dtype == ScalarType.BFloat16 ? 1.0 / 128 : 1.0 / 1024;
+        AssertNoFurther("output", exact.Output, nativeHalf.Output, chunked.Output, epsilon);
+        AssertNoFurther("query", exact.Query!, nativeHalf.Query!, chunked.Query!, epsilon);
+        AssertNoFurther("key", exact.Key!, nativeHalf.Key!, chunked.Key!, epsilon);
+        AssertNoFurther("value", exact.Value!, nativeHalf.Value!, chunked.Value!, epsilon);
+        AssertNoFurther("attn_mask", exact.Mask!, nativeHalf.Mask!, chunked.Mask!, epsilon);
+    }
+
+    [Theory]
+    [InlineData(ScalarType.BFloat16)]
+    [InlineData(ScalarType.Float16)]
+    public void HalfPrecisionMatmulsOfAcceleratorsStayNearNative(ScalarType dtype)
+    {
+        // On CUDA/MPS the matmul operands stay in the half dtype (statistics and accumulators in Float32): the same
+        // path forced here on the CPU, against native's own distance from the exact result.
+        using var scope = NewDisposeScope();
+        var (q, k, v) = Inputs(125, dtype: dtype);
+        var mask = MakeMask(Reference.Seeded(126), new long[] { B, 1, L, S }, isBool: false);
+        var options = new ChunkedAttentionOptions { ChunkSize = 3, KeyChunkSize = 4 };
+        Gradients.Attention native = (a, b, c, m) => Reference.Native(a, b, c, m, causal: true);
+        var exact = Gradients.Run(native, q.to(ScalarType.Float64), k.to(ScalarType.Float64), v.to(ScalarType.Float64),
+            mask.to(ScalarType.Float64), maskGrad: true);
+        var nativeHalf = Gradients.Run(native, q, k, v, mask.to(dtype), maskGrad: true);
+        var chunked = Gradients.Run((a, b, c, m) =>
+        {
+            var problem = AttentionValidator.Validate(a, b, c, m, 0, true, null, false);
+            var call = new TrainingCall(problem, ChunkedSdpa.Plan(a, b, options), KernelHooks.Current, matmulType: dtype);
+            return ChunkedAttentionFunction.Apply(a, b, c, m, call);
+        }, q, k, v, mask.to(dtype), maskGrad: true);
+
+        // Scores rounded to the half dtype once (native's fused kernels keep them in Float32): within one unit in the
+        // last place of the values' magnitude beyond native's own error.
         var epsilon = dtype == ScalarType.BFloat16 ? 1.0 / 128 : 1.0 / 1024;
         AssertNoFurther("output", exact.Output, nativeHalf.Output, chunked.Output, epsilon);
         AssertNoFurther("query", exact.Query!, nativeHalf.Query!, chunked.Query!, epsilon);

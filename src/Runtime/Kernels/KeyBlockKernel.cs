@@ -23,10 +23,9 @@ namespace ChunkedAttention.Kernels;
 /// <item>Dropout: each block's weights exp(score - m) are multiplied by a fresh keep-mask / (1 - p) for the
 /// numerator (acc) only, never for the running sum l, which is exactly dropout(softmax(scores))·V.
 /// The random draws differ from native SDPA's, as between any two dropout calls.</item>
-/// <item>Gradients: autograd records the block loop. The row max is taken from detached scores (the result
-/// does not depend on it mathematically, so its gradient is exactly zero), which lets the big score tensor be
-/// updated in place. Backward keeps every visited block's probabilities alive: about batch*heads*L*S elements
-/// (Float32 for half inputs), as manual attention does. Use no_grad for inference to stay at one block.</item>
+/// <item>Gradients: this kernel runs only when none are needed; otherwise ChunkedSdpa runs the training kernel
+/// (Training/), which recomputes blocks in backward instead of letting autograd keep every block's probabilities.
+/// The row max is taken from detached scores, which lets the big score tensor be updated in place.</item>
 /// </list>
 /// </remarks>
 internal static class KeyBlockKernel

@@ -90,17 +90,19 @@ internal sealed class DropoutKeepMask
         var x = index.add(_key1);
         if (batch * perBatch > Low32)
         {
-            var high = index.bitwise_right_shift(Scalar(32, device)).mul_(HighWordMultiplier);
+            var high = index.bitwise_right_shift(Scalar(32)).mul_(HighWordMultiplier);
             x.bitwise_xor_(high);
         }
 
         index.Dispose();
-        x.bitwise_and_(Scalar(Low32, device));
-        x.bitwise_xor_(x.bitwise_right_shift(Scalar(16, device))).mul_(Multiplier1).bitwise_and_(Scalar(Low32, device));
-        x.bitwise_xor_(Scalar(_key2, device));
-        x.bitwise_xor_(x.bitwise_right_shift(Scalar(15, device))).mul_(Multiplier2).bitwise_and_(Scalar(Low32, device));
+        x.bitwise_and_(Scalar(Low32));
+        x.bitwise_xor_(x.bitwise_right_shift(Scalar(16))).mul_(Multiplier1).bitwise_and_(Scalar(Low32));
+        x.bitwise_xor_(Scalar(_key2));
+        x.bitwise_xor_(x.bitwise_right_shift(Scalar(15))).mul_(Multiplier2).bitwise_and_(Scalar(Low32));
         return scope.MoveToOuter(x.ge(_threshold));
     }
 
-    private static Tensor Scalar(long value, Device device) => tensor(value, ScalarType.Int64, device);
+    /// <summary>A 0-dim CPU tensor: TorchSharp's bitwise ops take tensors, and a CPU scalar tensor combines with a tensor
+    /// on any device without a copy to it.</summary>
+    private static Tensor Scalar(long value) => tensor(value, ScalarType.Int64);
 }

@@ -12,7 +12,12 @@ namespace ChunkedAttention.Kernels.Training;
 /// </summary>
 internal sealed class TrainingCall
 {
-    public TrainingCall(AttentionProblem problem, ChunkPlan plan, KernelHooks hooks)
+    /// <param name="problem">The validated call.</param>
+    /// <param name="plan">Its plan: rows per chunk and keys per block, followed by forward and backward alike.</param>
+    /// <param name="hooks">The hooks of the call, kept for backward (which autograd runs later).</param>
+    /// <param name="matmulType">The matmul operands' dtype; null = <see cref="MatmulTypeFor"/> (tests force the
+    /// accelerator choice on the CPU).</param>
+    public TrainingCall(AttentionProblem problem, ChunkPlan plan, KernelHooks hooks, ScalarType? matmulType = null)
     {
         Scale = problem.Scale;
         IsCausal = problem.IsCausal;
@@ -31,9 +36,7 @@ internal sealed class TrainingCall
 
         // Softmax state, probabilities and gradient accumulators: Float32 for half inputs (as flash attention).
         StateType = DType is ScalarType.Float16 or ScalarType.BFloat16 ? ScalarType.Float32 : DType;
-        // Matmul operands: half on accelerators (their half matmuls accumulate in Float32 and are many times
-        // faster); on CPU half matmuls are no faster, so the operands are converted and nothing is rounded.
-        MatmulType = problem.Query.device_type == TorchSharp.DeviceType.CPU ? StateType : DType;
+        MatmulType = matmulType ?? MatmulTypeFor(problem.Query.device_type, DType);
 
         if (problem.Dropout > 0)
         {
@@ -46,6 +49,14 @@ internal sealed class TrainingCall
         NeedsValueGrad = problem.Value.requires_grad;
         NeedsMaskGrad = problem.Mask is { requires_grad: true };
     }
+
+    /// <summary>
+    /// Matmul operands: the input dtype on accelerators (their half matmuls accumulate in Float32 and are many times
+    /// faster; the softmax statistics, probabilities and accumulators stay Float32); on the CPU, where half matmuls
+    /// are no faster, Float32 operands, so that nothing is rounded between the steps.
+    /// </summary>
+    public static ScalarType MatmulTypeFor(TorchSharp.DeviceType device, ScalarType dtype) =>
+        device == TorchSharp.DeviceType.CPU && dtype is ScalarType.Float16 or ScalarType.BFloat16 ? ScalarType.Float32 : dtype;
 
     public double Scale { get; }
     public bool IsCausal { get; }
