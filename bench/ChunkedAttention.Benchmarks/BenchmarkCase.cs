@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using static TorchSharp.torch;
 
 namespace ChunkedAttention.Benchmarks;
@@ -23,8 +24,12 @@ public enum Variant
 /// <summary>Inputs of one attention call.</summary>
 public sealed record AttentionInputs(Tensor Query, Tensor Key, Tensor Value, Tensor? Mask, bool IsCausal) : IDisposable
 {
+    /// <summary>The output's gradient backward starts from (training cases only).</summary>
+    public Tensor? Upstream { get; init; }
+
     public void Dispose()
     {
+        Upstream?.Dispose();
         Query.Dispose();
         Key.Dispose();
         Value.Dispose();
@@ -65,6 +70,13 @@ public sealed record BenchmarkCase(
     Variant? MemoryBaseline = null,
     double? MemoryTarget = null)
 {
+    /// <summary>
+    /// Forward and backward (gradients of query, key and value for a fixed upstream gradient) instead of forward
+    /// under no_grad. Memory is then compared as extra memory: the peak above the process's resident memory once
+    /// the inputs exist (see the memory child in Program).
+    /// </summary>
+    public bool Training { get; init; }
+
     /// <summary>The cases the issues name, in report order.</summary>
     public static IReadOnlyList<BenchmarkCase> All { get; } = new[]
     {
@@ -90,15 +102,40 @@ public sealed record BenchmarkCase(
         new BenchmarkCase("manual-16384", "manual attention (matmul + softmax + matmul), B1 H4 L=S=16384 E64",
             1, 4, 16384, 16384, 64, false, Variant.Native, Variant.Manual,
             ChunkedAttentionOptions.Default, null, 1),
+        new BenchmarkCase("train-keys-8192", "forward + backward, key blocks, B1 H4 L=S=8192 E64, ChunkSize 1024, KeyChunkSize 2048",
+            1, 4, 8192, 8192, 64, false, Variant.Native, Variant.Chunked,
+            new ChunkedAttentionOptions { ChunkSize = 1024, KeyChunkSize = 2048, Devices = AttentionDevices.All }, 3.0, 3,
+            MemoryBaseline: Variant.Manual, MemoryTarget: 1.0 / 20) { Training = true },
     };
 
-    /// <summary>Creates the case's inputs (fp32, CPU) from a fixed seed.</summary>
+    /// <summary>
+    /// Cases run only when named with --case: issue 14's GPU training figure (fp16 at L = S = 16384 on a device: key
+    /// blocks against native's fused forward + backward, peak memory within 1.5x native's), and the CPU training case
+    /// with 8 MiB steps, whose resident memory shows glibc's heap keeping freed step buffers (README, Limitations).
+    /// </summary>
+    public static IReadOnlyList<BenchmarkCase> OnRequest { get; } = new[]
+    {
+        new BenchmarkCase("train-keys-16384", "forward + backward, key blocks, B1 H4 L=S=16384 E64, ChunkSize 512, KeyChunkSize 512",
+            1, 4, 16384, 16384, 64, false, Variant.Native, Variant.Chunked,
+            new ChunkedAttentionOptions { ChunkSize = 512, KeyChunkSize = 512, Devices = AttentionDevices.All }, null, 5,
+            MemoryBaseline: Variant.Native, MemoryTarget: 1.5) { Training = true },
+        new BenchmarkCase("train-keys-8192-small", "forward + backward, key blocks, B1 H4 L=S=8192 E64, ChunkSize 512, KeyChunkSize 1024",
+            1, 4, 8192, 8192, 64, false, Variant.Native, Variant.Chunked,
+            new ChunkedAttentionOptions { ChunkSize = 512, KeyChunkSize = 1024, Devices = AttentionDevices.All }, 3.0, 3,
+            MemoryBaseline: Variant.Manual, MemoryTarget: 1.0 / 20) { Training = true },
+    };
+
+    /// <summary>Every case --case can name.</summary>
+    public static IEnumerable<BenchmarkCase> Every => All.Concat(OnRequest);
+
+
+    /// <summary>Creates the case's inputs (fp32, CPU) from a fixed seed; training cases' inputs require grad.</summary>
     public AttentionInputs CreateInputs()
     {
         manual_seed(1234);
-        Tensor query = randn(Batch, Heads, QueryRows, HeadDim);
-        Tensor key = randn(Batch, Heads, KeyRows, HeadDim);
-        Tensor value = randn(Batch, Heads, KeyRows, HeadDim);
+        Tensor query = randn(Batch, Heads, QueryRows, HeadDim).requires_grad_(Training);
+        Tensor key = randn(Batch, Heads, KeyRows, HeadDim).requires_grad_(Training);
+        Tensor value = randn(Batch, Heads, KeyRows, HeadDim).requires_grad_(Training);
         Tensor? mask = null;
         if (RegionalMask)
         {
@@ -112,11 +149,27 @@ public sealed record BenchmarkCase(
             using Tensor sees = shared.logical_or(firstHalf.logical_and(spanA)).logical_or(firstHalf.logical_not().logical_and(spanB));
             mask = sees.expand(Batch, 1, QueryRows, KeyRows).contiguous();
         }
-        return new AttentionInputs(query, key, value, mask, IsCausal: false);
+        Tensor? upstream = Training ? randn(Batch, Heads, QueryRows, HeadDim) : null;
+        return new AttentionInputs(query, key, value, mask, IsCausal: false) { Upstream = upstream };
     }
 
-    /// <summary>Runs one variant once and returns its output.</summary>
-    public Tensor Run(Variant variant, AttentionInputs inputs) => variant switch
+    /// <summary>
+    /// Runs one variant once and returns its output; for training cases, forward and backward (the gradients of
+    /// query, key and value for the inputs' upstream gradient, through torch.autograd.grad so nothing accumulates
+    /// between runs), returning the query's gradient.
+    /// </summary>
+    public Tensor Run(Variant variant, AttentionInputs inputs)
+    {
+        if (!Training)
+            return Forward(variant, inputs);
+
+        using var scope = NewDisposeScope();
+        Tensor output = Forward(variant, inputs);
+        IList<Tensor> grads = autograd.grad(new[] { output }, new[] { inputs.Query, inputs.Key, inputs.Value }, new[] { inputs.Upstream! });
+        return grads[0].MoveToOuterDisposeScope();
+    }
+
+    private Tensor Forward(Variant variant, AttentionInputs inputs) => variant switch
     {
         Variant.Native => nn.functional.scaled_dot_product_attention(inputs.Query, inputs.Key, inputs.Value, inputs.Mask, is_casual: inputs.IsCausal),
         Variant.Chunked => ChunkedSdpa.Chunked(inputs.Query, inputs.Key, inputs.Value, inputs.Mask, is_causal: inputs.IsCausal, options: Options),
