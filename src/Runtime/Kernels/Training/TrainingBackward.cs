@@ -45,6 +45,8 @@ internal static class TrainingBackward
         var valueGrad = needValue ? zeros(value.shape, call.DType, device) : null;
         var maskGrad = needMask ? zeros(mask!.shape, mask.dtype, device) : null;
 
+        // q·scale in the matmul dtype once (O(L)), not once per key block.
+        var scaledQueries = call.ScaledQuery(query, 0, call.QueryLength);
         for (long keyStart = 0; keyStart < call.KeyLength; keyStart += call.KeyRows)
         {
             using var blockScope = NewDisposeScope();
@@ -65,11 +67,20 @@ internal static class TrainingBackward
                 }
 
                 using var stepScope = NewDisposeScope();
-                var scaledQuery = call.ScaledQuery(query, start, rows);
+                var scaledQuery = scaledQueries.narrow(-2, start, rows);
                 var chunkGradOutput = gradOutputOperand.narrow(-2, start, rows);
                 var lse = logSumExp.narrow(-1, start, rows).unsqueeze(-1);
 
-                // P = exp(S - lse), recomputed; hidden scores are -inf and give 0.
+                // dP = dO Vᵀ first, then P = exp(S - lse), recomputed (hidden scores are -inf and give 0): the two
+                // step-sized tensors are allocated back to back and freed together.
+                var scoresGrad = needScoresGrad
+                    ? call.ValueGroups.QueryHeadsTimesShared(chunkGradOutput, valueBlock.transpose(-2, -1))
+                    : null;
+                if (scoresGrad is not null && scoresGrad.dtype != state)
+                {
+                    scoresGrad = scoresGrad.to(state);
+                }
+
                 var probabilities = call.Scores(scaledQuery, keyBlock, mask, start, rows, keyStart, keys).sub_(lse).exp_();
                 using var keep = call.Dropout?.Build(start, rows, keyStart, keys, device);
 
@@ -82,18 +93,12 @@ internal static class TrainingBackward
                     valueAccumulator.add_(valueStep);
                 }
 
-                if (!needScoresGrad)
+                if (scoresGrad is null)
                 {
                     continue;
                 }
 
-                // dP = dO Vᵀ (dropout: through the same keep-mask), then dS = P ∘ (dP - D) in place.
-                var scoresGrad = call.ValueGroups.QueryHeadsTimesShared(chunkGradOutput, valueBlock.transpose(-2, -1));
-                if (scoresGrad.dtype != state)
-                {
-                    scoresGrad = scoresGrad.to(state);
-                }
-
+                // dS = P ∘ (dP - D) in place of dP (dropout: dP through the same keep-mask).
                 if (keep is not null)
                 {
                     scoresGrad.mul_(keep).mul_(call.Dropout!.KeptScale);
