@@ -86,6 +86,35 @@ public class TrainingMemoryTests
         return rise;
     }
 
+    [Fact]
+    public void TrainingCallsLeaveNoLiveTensor()
+    {
+        // Forward, backward and the function's node and saved tensors: nothing outlives a step of a training loop.
+        using var inputs = AttentionInputs.Random(231, l: 6, s: 6, hq: 2, hkv: 1);
+        using var mask = Reference.Randn(Reference.Seeded(232), 6, 6);
+        void Step()
+        {
+            using var scope = NewDisposeScope();
+            var q = inputs.Q.clone().requires_grad_(true);
+            var m = mask.clone().requires_grad_(true);
+            ChunkedSdpa.Chunked(q, inputs.K, inputs.V, m, p: 0.2, is_causal: true, enable_gqa: true,
+                options: new ChunkedAttentionOptions { ChunkSize = 2, KeyChunkSize = 4 }).sum().backward();
+        }
+
+        for (var i = 0; i < 20; i++)
+        {
+            Step();
+        }
+
+        var before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        for (var i = 0; i < 300; i++)
+        {
+            Step();
+        }
+
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+
     private delegate Tensor Attention(Tensor q, Tensor k, Tensor v, KernelHooks hooks);
 
     /// <summary>Allocated bytes at each forward step, at each backward step, and when backward starts (second of two runs).</summary>
