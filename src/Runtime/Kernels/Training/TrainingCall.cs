@@ -132,12 +132,23 @@ internal sealed class TrainingCall
 
         if (IsCausal && !CausalBand.IsFullyVisible(rowStart, keyStart, keys))
         {
-            using var band = CausalBand.Build(rowStart, rows, keyStart, keys, scores.device);
-            using var hidden = band.logical_not();
+            using var hidden = AboveDiagonal(rowStart, rows, keyStart, keys, scores.device);
             scores.masked_fill_(hidden, double.NegativeInfinity);
         }
 
         return scores;
+    }
+
+    /// <summary>
+    /// (rows, keys) bools, true where key j is hidden from row i: j &gt; i at the step's offsets (PyTorch's top-left
+    /// causal rule, as <see cref="CausalBand"/> states it), built per step, never for the whole L x S.
+    /// </summary>
+    private static Tensor AboveDiagonal(long rowStart, long rows, long keyStart, long keys, Device device)
+    {
+        using var rowIndex = arange(rowStart, rowStart + rows, dtype: ScalarType.Int64, device: device);
+        using var keyIndex = arange(keyStart, keyStart + keys, dtype: ScalarType.Int64, device: device);
+        using var column = rowIndex.unsqueeze(1);
+        return keyIndex.gt(column);
     }
 
     /// <summary>Weights (N..., Hq, rows, keys) times a value block (N..., Hkv, keys, Ev), in the matmul dtype, result in <see cref="StateType"/>.</summary>
