@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using ChunkedAttention.Guard;
 using ChunkedAttention.Kernels;
+using ChunkedAttention.Kernels.Training;
 using ChunkedAttention.Planning;
 using ChunkedAttention.Validation;
 using TorchSharp;
@@ -87,8 +88,11 @@ public static class ChunkedSdpa
     /// <remarks>
     /// Query chunks call native SDPA on slices (views, no copies) and write into one preallocated output.
     /// Key blocks use an online softmax in Float32 (for Float16/BFloat16 inputs) with dropout applied to the
-    /// numerator only. Gradients flow to query, key and value; with key blocks, backward keeps every block's
-    /// probabilities (about batch*heads*L*S elements), as manual attention would.
+    /// numerator only. When gradients are needed (grad mode on and query, key, value or a floating mask requires
+    /// grad) both paths run as one custom autograd function instead: forward keeps only the output and each row's
+    /// log-sum-exp, backward recomputes each step's scores, so training too holds one step's scores at a time.
+    /// Its dropout keep-mask is a hash of the score position and a per-call key (the same in forward and backward);
+    /// a floating mask that requires grad gets its gradient; double backward is not supported.
     /// </remarks>
     /// <exception cref="ArgumentException">Shapes, dtypes or devices do not fit together.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="p"/>, <paramref name="scale"/> or a setting is out of range.</exception>
@@ -247,9 +251,9 @@ public static class ChunkedSdpa
         ChunkPlanner.Plan(Shapes.ScoreBatch(query.shape, key.shape), query.size(-2), key.size(-2), query.dtype, options, environment);
 
     private static Tensor RunPlan(AttentionProblem problem, ChunkPlan plan, KernelHooks hooks) =>
-        plan.KeyBlocks > 1
-            ? KeyBlockKernel.Run(problem, plan, hooks)
-            : QueryChunkKernel.Run(problem, plan, hooks);
+        plan.Chunked && TrainingKernel.Applies(problem) ? TrainingKernel.Run(problem, plan, hooks)
+        : plan.KeyBlocks > 1 ? KeyBlockKernel.Run(problem, plan, hooks)
+        : QueryChunkKernel.Run(problem, plan, hooks);
 
     /// <summary>
     /// <see cref="ChunkedAttentionOptions.TryNativeFirst"/>: one native call; on an MPS size error, remember the

@@ -34,9 +34,8 @@ namespace ChunkedAttention.Kernels;
 /// <item>Dropout: each block's weights are multiplied by a fresh keep-mask / (1 - p) for the numerator (acc) only,
 /// never for l, which is exactly dropout(softmax(scores))·V. The random draws differ from native SDPA's, as between
 /// any two dropout calls.</item>
-/// <item>Gradients: the first pass runs without autograd (the result does not depend on m mathematically, so its
-/// gradient is zero); autograd records the second. Backward keeps every visited block's weights alive: about
-/// batch*heads*L*S elements, as manual attention does. Use no_grad for inference to stay at one block.</item>
+/// <item>Gradients: this kernel runs only when none are needed; otherwise ChunkedSdpa runs the training kernel
+/// (Training/), which recomputes blocks in backward instead of letting autograd keep every block's weights.</item>
 /// <item>Peak memory: one block of scores plus the chunk's sums; no host synchronisation.</item>
 /// <item>Which form runs is decided once per call by the device (<see cref="KernelHooks.KeyBlockPasses"/> overrides it
 /// for tests).</item>

@@ -9,6 +9,10 @@ namespace ChunkedAttention.Kernels;
 /// viewed as (B, H, L, E) the result is (B, L, H, Ev) in memory, so the caller's
 /// <c>transpose(1, 2).reshape(B, L, H*Ev)</c> stays free and each chunk's copy is a plain block copy.
 /// </summary>
+/// <remarks>
+/// The tensor is allocated with those strides directly (<c>empty_strided</c>), not as a permuted view of a buffer:
+/// an output that is no view can be returned from a custom autograd function and modified in place by the caller.
+/// </remarks>
 internal static class OutputLayout
 {
     public static Tensor Allocate(long[] shape, Tensor exemplar)
@@ -27,13 +31,14 @@ internal static class OutputLayout
             return empty(shape, exemplar.dtype, exemplar.device);
         }
 
-        var inverse = new long[rank];
-        for (var i = 0; i < rank; i++)
+        var layout = new long[rank];
+        long stride = 1;
+        for (var i = rank - 1; i >= 0; i--)
         {
-            inverse[order[i]] = i;
+            layout[order[i]] = stride;
+            stride *= shape[order[i]];
         }
 
-        using var buffer = empty(order.Select(d => shape[d]).ToArray(), exemplar.dtype, exemplar.device);
-        return buffer.permute(inverse);
+        return empty_strided(shape, layout, exemplar.dtype, exemplar.device);
     }
 }
