@@ -288,7 +288,7 @@ public sealed class GeneratorSnapshotTests
 
     private static void AssertRuntimeHasSettingsConstructor()
     {
-        string[] expected = { "chunkSize", "keyChunkSize", "devices", "maxScoreElements", "tryNativeFirst" };
+        string[] expected = { "chunkSize", "keyChunkSize", "devices", "maxScoreElements", "tryNativeFirst", "skipDeviceCheck" };
         bool found = typeof(ChunkedAttentionOptions).GetConstructors()
             .Any(constructor => expected.All(name => constructor.GetParameters().Any(parameter => parameter.Name == name)));
         Assert.True(found, "Consumers below C# 9 need a public ChunkedAttentionOptions constructor with the parameters "

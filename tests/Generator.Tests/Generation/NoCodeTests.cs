@@ -13,7 +13,6 @@ public sealed class NoCodeTests
     [InlineData("TypeNotPartial", "[ChunkedAttention] public class A { }")]
     [InlineData("ContainerNotPartial", "public class Outer { [ChunkedAttention] public partial class A { } }")]
     [InlineData("OneDeclarationNotPartial", "[ChunkedAttention] public partial class A { } public partial class B { } ")]
-    [InlineData("ChunkSizeZero", "[ChunkedAttention(0)] public partial class A { }")]
     [InlineData("ChunkSizeNegative", "[ChunkedAttention(ChunkSize = -4)] public partial class A { }")]
     [InlineData("KeyChunkSizeNegative", "[ChunkedAttention(KeyChunkSize = -1)] public partial class A { }")]
     [InlineData("MaxScoreElementsNegative", "[ChunkedAttention(MaxScoreElements = -1L)] public partial class A { }")]

@@ -1,6 +1,4 @@
-using ChunkedAttention.Generator.Model;
-
-namespace ChunkedAttention.Generator.Generation;
+namespace ChunkedAttention.Generator.Model;
 
 /// <summary>Everything the emitter needs about one <c>[ChunkedAttention]</c> type.</summary>
 /// <param name="Hierarchy">Namespace and the chain of (partial) types to re-declare.</param>
