@@ -22,7 +22,7 @@ public sealed class NoCodeTests
     [InlineData("FieldNameTaken", "[ChunkedAttention] public partial class A { int ChunkedScaledDotProductAttentionOptions; }")]
     [InlineData("FileLocalType", "[ChunkedAttention] file partial class A { }")]
     [InlineData("WrongArgumentType", "[ChunkedAttention(\"big\")] public partial class A { }")]
-    public void InvalidTargetGetsNoCode(string name, string declaration)
+    public void Invalid_target_gets_no_code(string name, string declaration)
     {
         string source = "using ChunkedAttention;\nnamespace Models\n{\n    " + declaration + "\n}\n";
         if (name == "OneDeclarationNotPartial")
@@ -38,7 +38,7 @@ public sealed class NoCodeTests
     }
 
     [Fact]
-    public void UndefinedDeviceFlagsAreKeptByValue()
+    public void Undefined_device_flags_are_kept_by_value()
     {
         // A flag a newer runtime might define: the generator passes it through, cast, and the result builds.
         const string Source = """
@@ -55,7 +55,7 @@ public sealed class NoCodeTests
     }
 
     [Fact]
-    public void AttributeOnTwoPartsOfOneTypeGetsNoCode()
+    public void Attribute_on_two_parts_of_one_type_gets_no_code()
     {
         // Already CS0579; generating twice would collide on the hint name.
         const string Source = """
@@ -70,7 +70,7 @@ public sealed class NoCodeTests
     }
 
     [Fact]
-    public void CompilationWithoutTorchSharpGetsNoCode()
+    public void Compilation_without_TorchSharp_gets_no_code()
     {
         // The runtime's attribute is declared here, so the target binds, but there is no SDPA to mirror.
         const string Source = """
@@ -97,7 +97,7 @@ public sealed class NoCodeTests
     }
 
     [Fact]
-    public void TorchSharpWithoutSdpaGetsNoCode()
+    public void TorchSharp_without_SDPA_gets_no_code()
     {
         string source = StubSources.TorchSharp(sdpa: null) + StubSources.Runtime + """
             namespace Models
@@ -113,7 +113,7 @@ public sealed class NoCodeTests
     }
 
     [Fact]
-    public void IncompleteSourceDoesNotCrash()
+    public void Incomplete_source_does_not_crash()
     {
         // Typed half-way: attribute argument missing, type body unterminated.
         const string Source = """
