@@ -5,7 +5,7 @@ namespace ChunkedAttention.Generator.Tests.Generation;
 
 /// <summary>
 /// Targets that must get no code: the generator skips them silently (the analyzer reports
-/// SDPA002/003/006), never crashes, and never adds a file that would break the build.
+/// SDPA002/003/006/009), never crashes, and never adds a file that would break the build.
 /// </summary>
 public sealed class NoCodeTests
 {
@@ -21,6 +21,7 @@ public sealed class NoCodeTests
     [InlineData("MethodNameTakenInOtherPart", "[ChunkedAttention] public partial class A { } public partial class A { int ChunkedScaledDotProductAttention => 0; }")]
     [InlineData("FieldNameTaken", "[ChunkedAttention] public partial class A { int ChunkedScaledDotProductAttentionOptions; }")]
     [InlineData("FileLocalType", "[ChunkedAttention] file partial class A { }")]
+    [InlineData("NestedInFileLocalType", "file partial class Outer { [ChunkedAttention] public partial class A { } }")]
     [InlineData("WrongArgumentType", "[ChunkedAttention(\"big\")] public partial class A { }")]
     public void Invalid_target_gets_no_code(string name, string declaration)
     {
