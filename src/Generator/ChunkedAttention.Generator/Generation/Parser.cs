@@ -13,7 +13,9 @@ namespace ChunkedAttention.Generator.Generation;
 
 /// <summary>
 /// Turns symbols into the generator's value-equal specs. Everything symbol-related happens here;
-/// the emitter only sees <see cref="TargetSpec"/> and <see cref="SdpaSignature"/>.
+/// the emitter only sees <see cref="TargetSpec"/> and the <see cref="WrapperPlan"/> derived from
+/// <see cref="CompilationFacts"/>. Settings are read through <see cref="SettingsSchema"/>, what can be
+/// extended is decided by <see cref="WrapperHostRules"/>: the analyzers apply the same rules.
 /// </summary>
 internal static class Parser
 {
@@ -23,8 +25,9 @@ internal static class Parser
 
     /// <summary>
     /// Reads one <c>[ChunkedAttention]</c> target. Returns null for targets that must get no code:
-    /// the type or a container not partial, invalid settings, a name clash, a file-local type, or
-    /// an attribute that does not bind. The generator never reports; the analyzer does.
+    /// the type or a container not partial (SDPA002), invalid settings (SDPA003), a name clash (SDPA006), a
+    /// file-local type or one nested in a file-local type (SDPA009), or an attribute that does not bind (the
+    /// compiler's error). The generator never reports; the analyzers do.
     /// </summary>
     /// <param name="context">The attribute's target, from ForAttributeWithMetadataName.</param>
     /// <param name="cancellationToken">Cancels the work.</param>
