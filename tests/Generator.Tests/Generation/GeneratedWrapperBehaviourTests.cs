@@ -98,8 +98,10 @@ public sealed class GeneratedWrapperBehaviourTests
         {
             (_, Observed seen) = Observe(() => run(q, k, v, stepMask, causal, scale));
 
+            // Every query row at once (a causal call may see fewer keys than S, never more).
             AttentionStep step = Assert.Single(seen.Steps);
-            Assert.Equal((0L, (long)Rows, 0L, (long)Keys), (step.QueryStart, step.QueryRows, step.KeyStart, step.KeyRows));
+            Assert.Equal((0L, (long)Rows, 0L), (step.QueryStart, step.QueryRows, step.KeyStart));
+            Assert.InRange(step.KeyRows, 1, Keys);
             Assert.Equal(1, seen.NativeCalls);
         }
     }
