@@ -33,40 +33,50 @@ internal static class ChunkedAttentionFixer
             or DiagnosticDescriptors.DirectCallOutsideProcessorId;
 
     /// <summary>
-    /// Finds the call a diagnostic points at and the type that would receive the wrapper. False
-    /// where the fix cannot produce compiling code: top-level statements, interfaces, or a
-    /// compilation without the ChunkedAttention runtime.
+    /// Whether the analyzer decided the fix applies: it passes the type that receives the wrapper only where the
+    /// fixed code compiles (<see cref="FixProperties.HostType"/>; not in top-level statements, interfaces,
+    /// file-local types, without the runtime, ...). The fixer does not decide again.
+    /// </summary>
+    public static bool HasHost(Diagnostic diagnostic) =>
+        diagnostic.Properties.TryGetValue(FixProperties.HostType, out var id) && !string.IsNullOrEmpty(id);
+
+    /// <summary>
+    /// The call a diagnostic points at, the type the analyzer chose to receive the wrapper, and the declaration
+    /// of that type around the call (where the attribute goes). False when the diagnostic carries no host, or
+    /// the document no longer has the call.
     /// </summary>
     public static bool TryGetCallSite(
+        Diagnostic diagnostic,
         SyntaxNode root,
         SemanticModel model,
-        TextSpan span,
         CancellationToken cancellationToken,
         out InvocationExpressionSyntax invocation,
-        out INamedTypeSymbol type)
+        out INamedTypeSymbol type,
+        out TypeDeclarationSyntax declaration)
     {
         invocation = null!;
         type = null!;
-        if (model.Compilation.GetTypeByMetadataName(WellKnownNames.ChunkedAttentionAttribute) is null)
+        declaration = null!;
+        if (!diagnostic.Properties.TryGetValue(FixProperties.HostType, out var id)
+            || id is null
+            || DocumentationCommentId.GetFirstSymbolForDeclarationId(id, model.Compilation) is not INamedTypeSymbol host
+            || root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true).FirstAncestorOrSelf<InvocationExpressionSyntax>() is not { } found)
         {
             return false;
         }
 
-        var found = root.FindNode(span, getInnermostNodeForTie: true).FirstAncestorOrSelf<InvocationExpressionSyntax>();
-        var declaration = found?.Ancestors().OfType<TypeDeclarationSyntax>().FirstOrDefault();
-        if (found is null || declaration is not (ClassDeclarationSyntax or StructDeclarationSyntax or RecordDeclarationSyntax))
+        foreach (var candidate in found.Ancestors().OfType<TypeDeclarationSyntax>())
         {
-            return false;
+            if (SymbolEqualityComparer.Default.Equals(model.GetDeclaredSymbol(candidate, cancellationToken), host))
+            {
+                invocation = found;
+                type = host;
+                declaration = candidate;
+                return true;
+            }
         }
 
-        if (model.GetDeclaredSymbol(declaration, cancellationToken) is not { TypeKind: TypeKind.Class or TypeKind.Struct } symbol)
-        {
-            return false;
-        }
-
-        invocation = found;
-        type = symbol;
-        return true;
+        return false;
     }
 
     /// <summary>Finds the type declaration an SDPA002 diagnostic points at.</summary>
@@ -112,7 +122,7 @@ internal static class ChunkedAttentionFixer
 
             if (IsCallDiagnostic(diagnostic.Id))
             {
-                if (!TryGetCallSite(root, model, diagnostic.Location.SourceSpan, cancellationToken, out var invocation, out var type))
+                if (!TryGetCallSite(diagnostic, root, model, cancellationToken, out var invocation, out var type, out var declaration))
                 {
                     continue;
                 }
@@ -120,7 +130,7 @@ internal static class ChunkedAttentionFixer
                 GetEdits(edits, document.Id).CallNames.Add(invocation.Expression.Span);
                 var typeWork = GetWork(work, type);
                 typeWork.NeedsAttribute = true;
-                typeWork.AttributeTarget ??= (document.Id, invocation.Ancestors().OfType<TypeDeclarationSyntax>().First().Span);
+                typeWork.AttributeTarget ??= (document.Id, declaration.Span);
             }
             else if (diagnostic.Id == DiagnosticDescriptors.NotPartialId
                 && FindDeclaration(root, diagnostic.Location.SourceSpan) is { } declaration

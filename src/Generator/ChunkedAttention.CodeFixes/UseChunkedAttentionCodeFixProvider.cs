@@ -32,24 +32,17 @@ public sealed class UseChunkedAttentionCodeFixProvider : CodeFixProvider
     public override FixAllProvider GetFixAllProvider() => ChunkedAttentionFixAllProvider.Instance;
 
     /// <inheritdoc/>
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    public override Task RegisterCodeFixesAsync(CodeFixContext context)
     {
-        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
-        var model = await context.Document.GetSemanticModelAsync(context.CancellationToken).ConfigureAwait(false);
-        if (root is null || model is null)
-        {
-            return;
-        }
-
         foreach (var diagnostic in context.Diagnostics)
         {
-            // Not offered where it cannot compile: top-level statements, interfaces, no runtime reference.
-            if (!ChunkedAttentionFixer.TryGetCallSite(root, model, diagnostic.Location.SourceSpan, context.CancellationToken, out _, out _))
+            // Offered where the analyzer found a type that can receive the wrapper, nowhere else.
+            if (ChunkedAttentionFixer.HasHost(diagnostic))
             {
-                continue;
+                ChunkedAttentionFixer.RegisterFix(context, diagnostic, Title, EquivalenceKey);
             }
-
-            ChunkedAttentionFixer.RegisterFix(context, diagnostic, Title, EquivalenceKey);
         }
+
+        return Task.CompletedTask;
     }
 }

@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace ChunkedAttention.Generator;
 
 /// <summary>Names the generator, analyzers and code fixes agree on (one place, so they cannot drift).</summary>
@@ -39,4 +41,7 @@ internal static class WellKnownNames
 
     /// <summary>Metadata name of the runtime's options type.</summary>
     public const string ChunkedAttentionOptions = "ChunkedAttention.ChunkedAttentionOptions";
+
+    /// <summary>The members the generator adds; a type that declares either by hand gets no code (SDPA006).</summary>
+    public static readonly ImmutableArray<string> GeneratedMemberNames = ImmutableArray.Create(GeneratedMethodName, GeneratedOptionsFieldName);
 }

@@ -94,10 +94,10 @@ public class ChunkedAttentionAttributeAnalyzerTests
     }
 
     [Theory]
-    [InlineData("-2")]
     [InlineData("-1")]
-    [InlineData("chunkSize: -3")]
-    [InlineData("Size")]
+    [InlineData("int.MinValue")]
+    [InlineData("chunkSize: -1")]
+    [InlineData("NegativeSize")]
     public async Task Invalid_positional_chunk_size_is_reported(string argument)
     {
         await VerifyMarkedTypeAsync($"({{|SDPA003:{argument}|}}, Devices = AttentionDevices.All)");
@@ -109,11 +109,11 @@ public class ChunkedAttentionAttributeAnalyzerTests
         var test = Verify.Create("""
             using ChunkedAttention;
 
-            [ChunkedAttention({|#0:-1|}, {|#1:KeyChunkSize = -8|}, {|#2:Devices = AttentionDevices.None|})]
+            [ChunkedAttention({|#0:-3|}, {|#1:KeyChunkSize = -8|}, {|#2:Devices = AttentionDevices.None|})]
             partial class SelfAttention { }
             """);
         test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.InvalidSetting).WithLocation(0)
-            .WithArguments("SelfAttention", "ChunkSize is -1; it must be 0 (auto: the fewest equal chunks within the step budget) or positive (query rows per chunk); set 0 or a positive value such as 1024"));
+            .WithArguments("SelfAttention", "ChunkSize is -3; it must be 0 (automatic: the fewest equal chunks within the step budget) or positive (query rows per chunk); set 0 or a positive value such as 1024"));
         test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.InvalidSetting).WithLocation(1)
             .WithArguments("SelfAttention", "KeyChunkSize is -8; it must be 0 (keys kept whole) or positive (keys per block); set 0 or a positive value"));
         test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.InvalidSetting).WithLocation(2)
@@ -127,6 +127,7 @@ public class ChunkedAttentionAttributeAnalyzerTests
     [InlineData("(1)")]
     [InlineData("(0)")]
     [InlineData("(ChunkSize = 0)")]
+    [InlineData("(Size)")]
     [InlineData("(ChunkSize = 1, KeyChunkSize = 0, MaxScoreElements = 0, Devices = AttentionDevices.Mps)")]
     [InlineData("(KeyChunkSize = 128, MaxScoreElements = 1L << 30, Devices = AttentionDevices.Cpu | AttentionDevices.Cuda)")]
     public async Task Valid_settings_are_silent(string arguments)
@@ -134,14 +135,18 @@ public class ChunkedAttentionAttributeAnalyzerTests
         await VerifyMarkedTypeAsync(arguments);
     }
 
-    /// <summary>One partial type marked <c>[ChunkedAttention</c><paramref name="arguments"/><c>]</c>, with a constant <c>Size = -1</c> to pass.</summary>
+    /// <summary>
+    /// One partial type marked <c>[ChunkedAttention</c><paramref name="arguments"/><c>]</c>, with constants <c>Size = 0</c>
+    /// (automatic chunk size) and <c>NegativeSize = -1</c> to pass.
+    /// </summary>
     private static Task VerifyMarkedTypeAsync(string arguments) => Verify.VerifyAsync($$"""
         using ChunkedAttention;
 
         [ChunkedAttention{{arguments}}]
         partial class SelfAttention
         {
-            private const int Size = -1;
+            private const int Size = 0;
+            private const int NegativeSize = -1;
         }
         """);
 
@@ -229,6 +234,80 @@ public class ChunkedAttentionAttributeAnalyzerTests
                 void ChunkedScaledDotProductAttention() { }
             }
             """);
+    }
+
+    // ---- SDPA009 ----
+
+    [Fact]
+    public async Task File_local_type_and_types_nested_in_one_are_reported()
+    {
+        var test = Verify.Create("""
+            using ChunkedAttention;
+
+            [ChunkedAttention]
+            file partial class {|#0:LocalAttention|}
+            {
+            }
+
+            file partial class Outer
+            {
+                [ChunkedAttention(ChunkSize = 256)]
+                partial struct {|#1:Inner|}
+                {
+                }
+            }
+            """);
+        test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.CannotGenerate).WithLocation(0)
+            .WithArguments("LocalAttention", DiagnosticDescriptors.FileLocalReason));
+        test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.CannotGenerate).WithLocation(1)
+            .WithArguments("Inner", DiagnosticDescriptors.FileLocalReason));
+        await test.RunAsync();
+    }
+
+    [Theory]
+    [InlineData(", ref Tensor attn_mask", "parameter 'attn_mask' of TorchSharp's scaled_dot_product_attention is ref, out, in or params, which the wrapper cannot mirror")]
+    [InlineData(", params double[] extra", "parameter 'extra' of TorchSharp's scaled_dot_product_attention is ref, out, in or params, which the wrapper cannot mirror")]
+    [InlineData(", [System.Runtime.InteropServices.Optional, System.Runtime.CompilerServices.DateTimeConstant(0)] System.DateTime when", "the default of parameter 'when' of TorchSharp's scaled_dot_product_attention has no C# literal the wrapper could restate")]
+    public async Task TorchSharp_sdpa_the_generator_cannot_restate_is_reported_on_every_marked_type(string parameters, string reason)
+    {
+        var test = new Microsoft.CodeAnalysis.CSharp.Testing.CSharpAnalyzerTest<ChunkedAttentionAttributeAnalyzer, DefaultVerifier>
+        {
+            ReferenceAssemblies = RoslynTestSetup.ReferenceAssemblies,
+        };
+        test.TestState.Sources.Add(Generation.StubSources.TorchSharp(parameters) + Generation.StubSources.Runtime + """
+            namespace Models
+            {
+                [ChunkedAttention.ChunkedAttention]
+                public partial class {|#0:SelfAttention|}
+                {
+                }
+            }
+            """);
+        test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.CannotGenerate).WithLocation(0).WithArguments(
+            "SelfAttention", reason + "; update the ChunkedAttention package, or call ChunkedAttention.ChunkedSdpa.Attention directly"));
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public async Task Marked_type_without_TorchSharp_is_reported()
+    {
+        var test = new Microsoft.CodeAnalysis.CSharp.Testing.CSharpAnalyzerTest<ChunkedAttentionAttributeAnalyzer, DefaultVerifier>
+        {
+            ReferenceAssemblies = RoslynTestSetup.ReferenceAssemblies,
+        };
+        test.TestState.Sources.Add("""
+            namespace ChunkedAttention
+            {
+                [System.AttributeUsage(System.AttributeTargets.Class | System.AttributeTargets.Struct, Inherited = false)]
+                public sealed class ChunkedAttentionAttribute : System.Attribute { }
+            }
+
+            [ChunkedAttention.ChunkedAttention]
+            partial class {|#0:SelfAttention|} { }
+            """);
+        test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.CannotGenerate).WithLocation(0).WithArguments(
+            "SelfAttention", "the project does not reference TorchSharp, whose scaled_dot_product_attention the wrapper mirrors; add the TorchSharp package (0.107 or later)"));
+        await test.RunAsync();
     }
 
     [Fact]

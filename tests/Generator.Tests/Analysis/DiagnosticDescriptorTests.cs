@@ -17,7 +17,7 @@ public class DiagnosticDescriptorTests
         AllDescriptors().Select(d => new object[] { d.Id });
 
     [Fact]
-    public void Ids_are_SDPA001_to_SDPA006_with_the_contract_severities()
+    public void Ids_and_severities_are_the_contracts()
     {
         var expected = new Dictionary<string, (DiagnosticSeverity Severity, bool Enabled)>
         {
@@ -27,6 +27,7 @@ public class DiagnosticDescriptorTests
             ["SDPA004"] = (DiagnosticSeverity.Warning, true),
             ["SDPA005"] = (DiagnosticSeverity.Info, false),
             ["SDPA006"] = (DiagnosticSeverity.Error, true),
+            ["SDPA009"] = (DiagnosticSeverity.Warning, true),
         };
 
         var actual = AllDescriptors().ToDictionary(d => d.Id, d => (d.DefaultSeverity, d.IsEnabledByDefault));

@@ -87,6 +87,91 @@ public class SdpaCallAnalyzerTests
         await test.RunAsync();
     }
 
+    [Fact]
+    public async Task Message_does_not_promise_the_fix_where_the_wrapper_cannot_be_generated()
+    {
+        var test = Verify.Create("""
+            using static TorchSharp.torch;
+
+            file class FileLocalAttention
+            {
+                Tensor Apply(Tensor q) => nn.functional.{|#0:scaled_dot_product_attention|}(q, q, q);
+            }
+
+            class ClashingAttention
+            {
+                private static int ChunkedScaledDotProductAttentionOptions;
+
+                Tensor Apply(Tensor q) => nn.functional.{|#1:scaled_dot_product_attention|}(q, q, q, ones(2, 2), is_casual: true);
+            }
+            """);
+        test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.DirectCallInProcessor).WithLocation(0).WithArguments(
+            "'FileLocalAttention'", DiagnosticDescriptors.FileLocalRemedy));
+        test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.CausalWithMask).WithLocation(1).WithArguments(
+            "rename or remove the member 'ChunkedScaledDotProductAttentionOptions' of 'ClashingAttention' (the generator adds a member of that name), "
+            + "then mark 'ClashingAttention' [ChunkedAttention] and call ChunkedScaledDotProductAttention"));
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public async Task Message_says_to_reference_the_runtime_when_it_is_missing()
+    {
+        var test = Verify.Create("""
+            using static TorchSharp.torch;
+
+            class SelfAttention
+            {
+                Tensor Apply(Tensor q) => nn.functional.{|#0:scaled_dot_product_attention|}(q, q, q);
+            }
+            """);
+        test.TestState.AdditionalReferences.Clear();
+        test.TestState.AdditionalReferences.Add(RoslynTestSetup.ProductReferences[0]);
+        test.ExpectedDiagnostics.Add(new DiagnosticResult(DiagnosticDescriptors.DirectCallInProcessor).WithLocation(0).WithArguments(
+            "'SelfAttention'",
+            "reference the ChunkedAttention runtime (assembly ChunkedAttention.Runtime of the ChunkedAttention package; this project does not), "
+            + "then mark 'SelfAttention' [ChunkedAttention] and call ChunkedScaledDotProductAttention"));
+        await test.RunAsync();
+    }
+
+    [Fact]
+    public async Task Only_diagnostics_whose_fix_applies_carry_the_host_type_for_the_fixer()
+    {
+        var compilation = CSharpCompilation.Create(
+            "HostTypes",
+            new[]
+            {
+                CSharpSyntaxTree.ParseText("""
+                    using static TorchSharp.torch;
+
+                    namespace Models
+                    {
+                        partial class Outer<T>
+                        {
+                            class SelfAttention
+                            {
+                                Tensor Apply(Tensor q) => nn.functional.scaled_dot_product_attention(q, q, q);
+                            }
+                        }
+
+                        interface IAttention
+                        {
+                            Tensor Apply(Tensor q) => nn.functional.scaled_dot_product_attention(q, q, q);
+                        }
+                    }
+                    """),
+            },
+            (await RoslynTestSetup.ReferenceAssemblies.ResolveAsync(LanguageNames.CSharp, CancellationToken.None)).AddRange(RoslynTestSetup.ProductReferences),
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary));
+
+        var diagnostics = (await compilation.WithAnalyzers(ImmutableArray.Create<DiagnosticAnalyzer>(new SdpaCallAnalyzer())).GetAnalyzerDiagnosticsAsync())
+            .OrderBy(d => d.Location.SourceSpan.Start)
+            .ToArray();
+
+        Assert.Equal(2, diagnostics.Length);
+        Assert.Equal("T:Models.Outer`1.SelfAttention", diagnostics[0].Properties[FixProperties.HostType]);
+        Assert.False(diagnostics[1].Properties.ContainsKey(FixProperties.HostType));
+    }
+
     // ---- every place a call can hide is searched ----
 
     [Fact]

@@ -519,6 +519,36 @@ public class UseChunkedAttentionCodeFixTests
     }
 
     [Fact]
+    public async Task Not_offered_in_a_file_local_type()
+    {
+        var source = """
+            using static TorchSharp.torch;
+
+            file class SelfAttention
+            {
+                Tensor Apply(Tensor q) => nn.functional.{|SDPA001:scaled_dot_product_attention|}(q, q, q);
+            }
+            """;
+        await Test.VerifyAsync(source, source);
+    }
+
+    [Fact]
+    public async Task Not_offered_where_the_type_declares_a_member_named_like_the_wrapper()
+    {
+        var source = """
+            using static TorchSharp.torch;
+
+            class SelfAttention
+            {
+                Tensor Apply(Tensor q) => nn.functional.{|SDPA001:scaled_dot_product_attention|}(q, q, q);
+
+                Tensor ChunkedScaledDotProductAttention(Tensor q) => q;
+            }
+            """;
+        await Test.VerifyAsync(source, source);
+    }
+
+    [Fact]
     public async Task File_without_usings_gets_one()
     {
         await Test.VerifyAsync("""

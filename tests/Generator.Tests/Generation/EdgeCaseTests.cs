@@ -11,7 +11,7 @@ namespace ChunkedAttention.Generator.Tests.Generation;
 public sealed class EdgeCaseTests
 {
     [Fact]
-    public void SameNameInDifferentNamespacesNestingAndArityGetsDistinctFiles()
+    public void Same_name_in_different_namespaces_nesting_and_arity_gets_distinct_files()
     {
         const string Source = """
             using ChunkedAttention;
@@ -40,7 +40,7 @@ public sealed class EdgeCaseTests
     }
 
     [Fact]
-    public void KeywordNamesAreEscaped()
+    public void Keyword_names_are_escaped()
     {
         GeneratorRun run = AssertBuildsClean("""
             namespace Models.@event
@@ -57,7 +57,7 @@ public sealed class EdgeCaseTests
     }
 
     [Fact]
-    public void GenericInterfaceContainerIsRedeclared()
+    public void Generic_interface_container_is_redeclared()
     {
         AssertBuildsClean("""
             namespace Models
@@ -72,7 +72,7 @@ public sealed class EdgeCaseTests
     }
 
     [Fact]
-    public void NullableAnnotatedConstraintsAreRestated()
+    public void Nullable_annotated_constraints_are_restated()
     {
         GeneratorRun run = AssertBuildsClean("""
             namespace Models
@@ -91,7 +91,7 @@ public sealed class EdgeCaseTests
     }
 
     [Fact]
-    public void ProjectWithNullableDisabledBuildsClean()
+    public void Project_with_nullable_disabled_builds_clean()
     {
         // The generated file enables nullable for itself; the project's setting does not matter.
         GeneratorRun run = GeneratorHarness.Run(GeneratorHarness.Compile(
@@ -104,7 +104,7 @@ public sealed class EdgeCaseTests
     }
 
     [Fact]
-    public void NamesThatShadowTheRuntimeOrTorchSharpDoNotBreakTheGeneratedCode()
+    public void Names_that_shadow_the_runtime_or_TorchSharp_do_not_break_the_generated_code()
     {
         // Everything emitted is global::-qualified, so user names like these cannot capture it.
         AssertBuildsClean("""
@@ -125,7 +125,7 @@ public sealed class EdgeCaseTests
     }
 
     [Fact]
-    public void RefStructIsExtended()
+    public void Ref_struct_is_extended()
     {
         AssertBuildsClean("""
             namespace Models
@@ -137,7 +137,7 @@ public sealed class EdgeCaseTests
     }
 
     [Fact]
-    public void DerivedTargetOfTargetBuildsWithoutHidingWarnings()
+    public void Derived_target_of_target_builds_without_hiding_warnings()
     {
         // The generated members are private, so the derived type's do not hide the base's.
         GeneratorRun run = AssertBuildsClean("""
@@ -155,7 +155,7 @@ public sealed class EdgeCaseTests
     }
 
     [Fact]
-    public void AccessibleBasePropertyOfTheSameNameIsHiddenExplicitly()
+    public void Accessible_base_property_of_the_same_name_is_hidden_explicitly()
     {
         GeneratorRun run = AssertBuildsClean("""
             namespace Models
@@ -176,7 +176,7 @@ public sealed class EdgeCaseTests
     }
 
     [Fact]
-    public void AccessibleBaseMethodOfTheSameNameIsOverloaded()
+    public void Accessible_base_method_of_the_same_name_is_overloaded()
     {
         GeneratorRun run = AssertBuildsClean("""
             namespace Models
@@ -198,7 +198,7 @@ public sealed class EdgeCaseTests
     }
 
     [Fact]
-    public void TypeSplitOverFilesWithAttributeOnOnePart()
+    public void Type_split_over_files_with_attribute_on_one_part()
     {
         GeneratorRun run = AssertBuildsClean(
             "namespace Models { [ChunkedAttention.ChunkedAttention] public partial class Attention { } }",

@@ -8,7 +8,7 @@ namespace ChunkedAttention.Generator.Tests.Generation;
 public sealed class EquatableArrayTests
 {
     [Fact]
-    public void ArraysWithEqualElementsAreEqualWithEqualHashes()
+    public void Arrays_with_equal_elements_are_equal_with_equal_hashes()
     {
         var left = ImmutableArray.Create("a", "b").ToEquatableArray();
         var right = ImmutableArray.Create("a", "b").ToEquatableArray();
@@ -19,7 +19,7 @@ public sealed class EquatableArrayTests
     }
 
     [Fact]
-    public void OrderAndLengthMatter()
+    public void Order_and_length_matter()
     {
         var ab = ImmutableArray.Create("a", "b").ToEquatableArray();
 
@@ -28,7 +28,7 @@ public sealed class EquatableArrayTests
     }
 
     [Fact]
-    public void DefaultIsEmpty()
+    public void Default_is_empty()
     {
         EquatableArray<string> none = default;
 
@@ -38,7 +38,7 @@ public sealed class EquatableArrayTests
     }
 
     [Fact]
-    public void RecordsHoldingArraysCompareByValue()
+    public void Records_holding_arrays_compare_by_value()
     {
         var first = new TypeParameterInfo("T", ImmutableArray.Create("class", "new()").ToEquatableArray());
         var second = new TypeParameterInfo("T", ImmutableArray.Create("class", "new()").ToEquatableArray());

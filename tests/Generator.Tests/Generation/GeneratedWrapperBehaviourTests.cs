@@ -1,7 +1,9 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Reflection;
+using ChunkedAttention.Kernels;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Emit;
 using TorchSharp;
@@ -13,7 +15,9 @@ namespace ChunkedAttention.Generator.Tests.Generation;
 /// <summary>
 /// The generated wrapper at run time: a class compiled in memory with the generator, loaded, and
 /// called on small CPU tensors. With <c>Devices = All</c> it chunks and equals native SDPA; with the
-/// default devices (MPS only) it does not chunk on the CPU.
+/// default devices (MPS only) it does not chunk on the CPU. Which branch the wrapper took is observed
+/// through the runtime's seam (<see cref="KernelHooks.Override"/>): the steps the runtime ran and its
+/// native calls, none of which happen when the wrapper calls TorchSharp directly.
 /// </summary>
 public sealed class GeneratedWrapperBehaviourTests
 {
@@ -53,7 +57,64 @@ public sealed class GeneratedWrapperBehaviourTests
     private const int Embedding = 8;
 
     [Fact]
-    public void AllDevicesChunksOnCpuAndMatchesNative()
+    public void Chunk_branch_on_a_chunking_device_runs_query_chunks_of_ChunkSize_in_the_runtime()
+    {
+        using var scope = NewDisposeScope();
+        (Tensor q, Tensor k, Tensor v) = Inputs(seed: 6);
+
+        (Tensor result, Observed seen) = Observe(() => Load("AllDevices")(q, k, v, null, false, null));
+
+        Assert.Equal(new long[] { 0, 4, 8 }, seen.Steps.Select(step => step.QueryStart));
+        Assert.Equal(new long[] { 4, 4, 2 }, seen.Steps.Select(step => step.QueryRows));
+        Assert.All(seen.Steps, step => Assert.Equal(Keys, step.KeyRows));
+        Assert.Equal(3, seen.NativeCalls);
+        AssertClose(nn.functional.scaled_dot_product_attention(q, k, v), result);
+    }
+
+    [Fact]
+    public void TorchSharp_branch_off_the_chunking_devices_does_not_enter_the_runtime()
+    {
+        using var scope = NewDisposeScope();
+        (Tensor q, Tensor k, Tensor v) = Inputs(seed: 7);
+        Tensor mask = Mask(seed: 7);
+
+        (Tensor result, Observed seen) = Observe(() => Load("DefaultDevices")(q, k, v, mask, false, null));
+
+        Assert.Empty(seen.Steps);
+        Assert.Equal(0, seen.NativeCalls);
+        AssertClose(nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask), result);
+    }
+
+    [Fact]
+    public void Runtime_native_branch_off_the_chunking_devices_is_one_unchunked_step()
+    {
+        // What TorchSharp lacks (here scale, and is_casual with a mask) goes through ChunkedSdpa.Native: one step, whole.
+        using var scope = NewDisposeScope();
+        (Tensor q, Tensor k, Tensor v) = Inputs(seed: 8);
+        Tensor mask = Mask(seed: 8);
+        WrapperCall run = Load("DefaultDevices");
+
+        foreach ((Tensor? stepMask, bool causal, double? scale) in new (Tensor?, bool, double?)[] { (null, false, 0.3), (mask, true, null) })
+        {
+            (_, Observed seen) = Observe(() => run(q, k, v, stepMask, causal, scale));
+
+            // Every query row at once (a causal call may see fewer keys than S, never more).
+            AttentionStep step = Assert.Single(seen.Steps);
+            Assert.Equal((0L, (long)Rows, 0L), (step.QueryStart, step.QueryRows, step.KeyStart));
+            Assert.InRange(step.KeyRows, 1, Keys);
+            Assert.Equal(1, seen.NativeCalls);
+        }
+    }
+
+    [Fact]
+    public void Wrapper_options_tell_the_runtime_to_skip_the_device_check()
+    {
+        Assert.True(Options("AllDevices").SkipDeviceCheck);
+        Assert.True(Options("DefaultDevices").SkipDeviceCheck);
+    }
+
+    [Fact]
+    public void All_devices_chunks_on_cpu_and_matches_native()
     {
         using var scope = NewDisposeScope();
         (Tensor q, Tensor k, Tensor v) = Inputs(seed: 1);
@@ -63,7 +124,7 @@ public sealed class GeneratedWrapperBehaviourTests
     }
 
     [Fact]
-    public void AllDevicesWithMaskAndCausalMatchesNative()
+    public void All_devices_with_mask_and_causal_matches_native()
     {
         using var scope = NewDisposeScope();
         (Tensor q, Tensor k, Tensor v) = Inputs(seed: 2);
@@ -75,7 +136,7 @@ public sealed class GeneratedWrapperBehaviourTests
     }
 
     [Fact]
-    public void AllDevicesWithScaleMatchesNativeOnRescaledQuery()
+    public void All_devices_with_scale_matches_native_on_rescaled_query()
     {
         using var scope = NewDisposeScope();
         (Tensor q, Tensor k, Tensor v) = Inputs(seed: 3);
@@ -84,7 +145,7 @@ public sealed class GeneratedWrapperBehaviourTests
     }
 
     [Fact]
-    public void DefaultDevicesTakeTheNativePathOnCpu()
+    public void Default_devices_take_the_native_path_on_cpu()
     {
         using var scope = NewDisposeScope();
         (Tensor q, Tensor k, Tensor v) = Inputs(seed: 4);
@@ -99,7 +160,7 @@ public sealed class GeneratedWrapperBehaviourTests
     }
 
     [Fact]
-    public void DefaultDevicesStillApplyWhatTorchSharpLacks()
+    public void Default_devices_still_apply_what_TorchSharp_lacks()
     {
         // Not chunked, but scale and is_casual with a mask go through the runtime's unchunked path.
         using var scope = NewDisposeScope();
@@ -109,6 +170,25 @@ public sealed class GeneratedWrapperBehaviourTests
         WrapperCall run = Load("DefaultDevices");
         AssertCausalWithMaskMatchesNative(run, q, k, v, mask);
         AssertScaleMatchesNative(run, q, k, v, scale: 0.3);
+    }
+
+    // Runs a wrapper call with the runtime's hooks replaced by recording ones (the default native SDPA underneath).
+    private static (Tensor Result, Observed Seen) Observe(Func<Tensor> call)
+    {
+        var seen = new Observed();
+        var hooks = new KernelHooks
+        {
+            OnStep = seen.Steps.Add,
+            Native = (q, k, v, mask, p, causal) =>
+            {
+                seen.NativeCalls++;
+                return KernelHooks.Default.Native(q, k, v, mask, p, causal);
+            },
+        };
+        using (KernelHooks.Override(hooks))
+        {
+            return (call(), seen);
+        }
     }
 
     private static void AssertMaskAndCausalEachMatchNative(WrapperCall run, Tensor q, Tensor k, Tensor v, Tensor mask)
@@ -168,5 +248,12 @@ public sealed class GeneratedWrapperBehaviourTests
 
         // References resolve to the TorchSharp and runtime assemblies this test process already loaded.
         return Assembly.Load(image.ToArray());
+    }
+
+    private sealed class Observed
+    {
+        public List<AttentionStep> Steps { get; } = new();
+
+        public int NativeCalls { get; set; }
     }
 }

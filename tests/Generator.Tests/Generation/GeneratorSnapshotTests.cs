@@ -202,6 +202,18 @@ public sealed class GeneratorSnapshotTests
                 }
             }
             """),
+        // ChunkSize 0: automatic (the fewest equal chunks within the step budget), a valid setting.
+        ["AttributeAutomaticChunkSize"] = ("Models.Attention.ChunkedAttention.g.cs", LanguageVersion.CSharp7_3, """
+            using ChunkedAttention;
+
+            namespace Models
+            {
+                [ChunkedAttention(0, Devices = AttentionDevices.Mps | AttentionDevices.Cuda)]
+                public partial class Attention
+                {
+                }
+            }
+            """),
         ["AttributeFlagCombinations"] = ("Models.Attention.ChunkedAttention.g.cs", LanguageVersion.CSharp7_3, """
             using ChunkedAttention;
 
@@ -248,7 +260,7 @@ public sealed class GeneratorSnapshotTests
 
     [Theory]
     [MemberData(nameof(AllCases))]
-    public void GeneratedSourceMatchesSnapshotAndBuildsClean(string name)
+    public void Generated_source_matches_snapshot_and_builds_clean(string name)
     {
         (string hintName, LanguageVersion oldest, string source) = Cases[name];
 
@@ -264,7 +276,7 @@ public sealed class GeneratorSnapshotTests
 
     [Theory]
     [MemberData(nameof(CasesBelowCSharp9))]
-    public void ConsumerBelowCSharp9BuildsClean(LanguageVersion version, string name)
+    public void Consumer_below_CSharp9_builds_clean(LanguageVersion version, string name)
     {
         // Init-only setters need C# 9, so the options come from the runtime's settings constructor.
         AssertRuntimeHasSettingsConstructor();
@@ -278,7 +290,7 @@ public sealed class GeneratorSnapshotTests
     [Theory]
     [InlineData(LanguageVersion.CSharp7_3)]
     [InlineData(LanguageVersion.CSharp8)]
-    public void ConsumerBelowCSharp9OutputMatchesSnapshot(LanguageVersion version)
+    public void Consumer_below_CSharp9_output_matches_snapshot(LanguageVersion version)
     {
         AssertRuntimeHasSettingsConstructor();
         (string hintName, _, string source) = Cases["PlainClass"];
@@ -288,7 +300,7 @@ public sealed class GeneratorSnapshotTests
 
     private static void AssertRuntimeHasSettingsConstructor()
     {
-        string[] expected = { "chunkSize", "keyChunkSize", "devices", "maxScoreElements", "tryNativeFirst" };
+        string[] expected = { "chunkSize", "keyChunkSize", "devices", "maxScoreElements", "tryNativeFirst", "skipDeviceCheck" };
         bool found = typeof(ChunkedAttentionOptions).GetConstructors()
             .Any(constructor => expected.All(name => constructor.GetParameters().Any(parameter => parameter.Name == name)));
         Assert.True(found, "Consumers below C# 9 need a public ChunkedAttentionOptions constructor with the parameters "

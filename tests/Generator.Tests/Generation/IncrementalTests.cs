@@ -1,5 +1,7 @@
+using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
+using System.IO;
 using System.Linq;
 using ChunkedAttention.Generator.Generation;
 using Microsoft.CodeAnalysis;
@@ -11,6 +13,8 @@ namespace ChunkedAttention.Generator.Tests.Generation;
 /// <summary>
 /// The driver's caches hold: edits that do not touch what the generator reads leave every tracked
 /// step Cached or Unchanged and regenerate nothing; a settings change regenerates only its type.
+/// <see cref="Each_step_runs_for_the_expected_reason"/> states, per edit, the run reason of every output
+/// of every tracked step (the first target's first, as the files are ordered).
 /// </summary>
 public sealed class IncrementalTests
 {
@@ -51,20 +55,113 @@ public sealed class IncrementalTests
 
     private static readonly IncrementalStepRunReason[] Reused = { IncrementalStepRunReason.Cached, IncrementalStepRunReason.Unchanged };
 
+    private const IncrementalStepRunReason Cached = IncrementalStepRunReason.Cached;
+    private const IncrementalStepRunReason Unchanged = IncrementalStepRunReason.Unchanged;
+    private const IncrementalStepRunReason Modified = IncrementalStepRunReason.Modified;
+    private const IncrementalStepRunReason New = IncrementalStepRunReason.New;
+    private const IncrementalStepRunReason Removed = IncrementalStepRunReason.Removed;
+
+    /// <summary>
+    /// Each edit of the three-file project and the reason each tracked step's outputs ran for. The facts step
+    /// re-reads every compilation and finds it equal (Unchanged), so the plan is Cached; Roslyn 4.8 re-runs the
+    /// attribute targets' transform on every compilation change (Unchanged where the spec is equal); everything
+    /// after an equal value comes from the cache.
+    /// </summary>
+    private static readonly Dictionary<string, (Func<CSharpCompilation, CSharpCompilation> Edit, Dictionary<string, IncrementalStepRunReason[]> Reasons)> Edits = new()
+    {
+        ["Unrelated file edited"] = (
+            compilation => Replace(compilation, 2, Unrelated.Replace("2 * x", "x + x")),
+            new()
+            {
+                [TrackingNames.CompilationFacts] = new[] { Unchanged },
+                [TrackingNames.WrapperPlan] = new[] { Cached },
+                [TrackingNames.Targets] = new[] { Unchanged, Unchanged },
+                [TrackingNames.ValidTargets] = new[] { Cached, Cached },
+                [TrackingNames.TargetsWithWrapperPlan] = new[] { Cached, Cached },
+                [TrackingNames.GeneratedSources] = new[] { Cached, Cached },
+            }),
+        ["Unrelated member of a target edited"] = (
+            compilation => Replace(compilation, 0, FirstAttention.Replace("public int Heads => 8;", "public int Heads => 16;")),
+            new()
+            {
+                [TrackingNames.CompilationFacts] = new[] { Unchanged },
+                [TrackingNames.WrapperPlan] = new[] { Cached },
+                [TrackingNames.Targets] = new[] { Unchanged, Unchanged },
+                [TrackingNames.ValidTargets] = new[] { Cached, Cached },
+                [TrackingNames.TargetsWithWrapperPlan] = new[] { Cached, Cached },
+                [TrackingNames.GeneratedSources] = new[] { Cached, Cached },
+            }),
+        ["ChunkSize of the first target changed"] = (
+            compilation => Replace(compilation, 0, FirstAttention.Replace("ChunkSize = 256", "ChunkSize = 512")),
+            new()
+            {
+                [TrackingNames.CompilationFacts] = new[] { Unchanged },
+                [TrackingNames.WrapperPlan] = new[] { Cached },
+                [TrackingNames.Targets] = new[] { Modified, Unchanged },
+                [TrackingNames.ValidTargets] = new[] { Modified, Cached },
+                [TrackingNames.TargetsWithWrapperPlan] = new[] { Modified, Cached },
+                [TrackingNames.GeneratedSources] = new[] { Modified, Cached },
+            }),
+        ["Third target added in a new file"] = (
+            compilation => compilation.AddSyntaxTrees(CSharpSyntaxTree.ParseText(
+                "namespace Models { [ChunkedAttention.ChunkedAttention] public partial class Third { } }",
+                (CSharpParseOptions)compilation.SyntaxTrees.First().Options,
+                "Input3.cs")),
+            new()
+            {
+                [TrackingNames.CompilationFacts] = new[] { Unchanged },
+                [TrackingNames.WrapperPlan] = new[] { Cached },
+                [TrackingNames.Targets] = new[] { Unchanged, Unchanged, New },
+                [TrackingNames.ValidTargets] = new[] { Cached, Cached, New },
+                [TrackingNames.TargetsWithWrapperPlan] = new[] { Cached, Cached, New },
+                [TrackingNames.GeneratedSources] = new[] { Cached, Cached, New },
+            }),
+        ["TorchSharp reference removed"] = (
+            compilation => compilation.RemoveReferences(compilation.References.Where(r => Path.GetFileName(r.Display) == "TorchSharp.dll")),
+            new()
+            {
+                [TrackingNames.CompilationFacts] = new[] { Modified },
+                [TrackingNames.WrapperPlan] = new[] { Modified },
+                [TrackingNames.Targets] = new[] { Unchanged, Unchanged },
+                [TrackingNames.ValidTargets] = new[] { Cached, Cached },
+                [TrackingNames.TargetsWithWrapperPlan] = new[] { Modified, Modified },
+                [TrackingNames.GeneratedSources] = new[] { Removed, Removed },
+            }),
+    };
+
+    public static TheoryData<string> EditNames => new(Edits.Keys);
+
+    [Theory]
+    [MemberData(nameof(EditNames))]
+    public void Each_step_runs_for_the_expected_reason(string edit)
+    {
+        (GeneratorDriver driver, CSharpCompilation compilation) = RunOnce();
+        (Func<CSharpCompilation, CSharpCompilation> apply, Dictionary<string, IncrementalStepRunReason[]> expected) = Edits[edit];
+
+        GeneratorRunResult result = driver.RunGenerators(apply(compilation)).GetRunResult().Results.Single();
+
+        Assert.Equal(TrackingNames.All.OrderBy(name => name), expected.Keys.OrderBy(name => name));
+        foreach (string step in TrackingNames.All)
+        {
+            IncrementalStepRunReason[] actual = result.TrackedSteps[step].SelectMany(run => run.Outputs).Select(output => output.Reason).ToArray();
+            Assert.True(expected[step].SequenceEqual(actual), $"{edit}, {step}: expected {string.Join(", ", expected[step])}, ran {string.Join(", ", actual)}");
+        }
+    }
+
     [Fact]
-    public void EditToUnrelatedFileReusesEveryStep()
+    public void Edit_to_unrelated_file_reuses_every_step()
     {
         AssertEverythingReused(2, Unrelated.Replace("2 * x", "x + x"));
     }
 
     [Fact]
-    public void EditToUnrelatedMemberOfTargetReusesEveryStep()
+    public void Edit_to_unrelated_member_of_target_reuses_every_step()
     {
         AssertEverythingReused(0, FirstAttention.Replace("public int Heads => 8;", "public int Heads => 16;\n        public int Layers() => 4;"));
     }
 
     [Fact]
-    public void ChunkSizeChangeRegeneratesOnlyThatType()
+    public void Chunk_size_change_regenerates_only_that_type()
     {
         (GeneratorDriver driver, CSharpCompilation compilation) = RunOnce();
         IReadOnlyDictionary<string, string> before = Sources(driver);
@@ -86,7 +183,7 @@ public sealed class IncrementalTests
     }
 
     [Fact]
-    public void PipelineOutputsHoldNoCompilerObjects()
+    public void Pipeline_outputs_hold_no_compiler_objects()
     {
         (GeneratorDriver driver, _) = RunOnce();
         GeneratorRunResult result = driver.GetRunResult().Results.Single();

@@ -5,7 +5,7 @@ namespace ChunkedAttention.Generator.Tests.Generation;
 
 /// <summary>
 /// Targets that must get no code: the generator skips them silently (the analyzer reports
-/// SDPA002/003/006), never crashes, and never adds a file that would break the build.
+/// SDPA002/003/006/009), never crashes, and never adds a file that would break the build.
 /// </summary>
 public sealed class NoCodeTests
 {
@@ -13,7 +13,6 @@ public sealed class NoCodeTests
     [InlineData("TypeNotPartial", "[ChunkedAttention] public class A { }")]
     [InlineData("ContainerNotPartial", "public class Outer { [ChunkedAttention] public partial class A { } }")]
     [InlineData("OneDeclarationNotPartial", "[ChunkedAttention] public partial class A { } public partial class B { } ")]
-    [InlineData("ChunkSizeZero", "[ChunkedAttention(0)] public partial class A { }")]
     [InlineData("ChunkSizeNegative", "[ChunkedAttention(ChunkSize = -4)] public partial class A { }")]
     [InlineData("KeyChunkSizeNegative", "[ChunkedAttention(KeyChunkSize = -1)] public partial class A { }")]
     [InlineData("MaxScoreElementsNegative", "[ChunkedAttention(MaxScoreElements = -1L)] public partial class A { }")]
@@ -22,8 +21,9 @@ public sealed class NoCodeTests
     [InlineData("MethodNameTakenInOtherPart", "[ChunkedAttention] public partial class A { } public partial class A { int ChunkedScaledDotProductAttention => 0; }")]
     [InlineData("FieldNameTaken", "[ChunkedAttention] public partial class A { int ChunkedScaledDotProductAttentionOptions; }")]
     [InlineData("FileLocalType", "[ChunkedAttention] file partial class A { }")]
+    [InlineData("NestedInFileLocalType", "file partial class Outer { [ChunkedAttention] public partial class A { } }")]
     [InlineData("WrongArgumentType", "[ChunkedAttention(\"big\")] public partial class A { }")]
-    public void InvalidTargetGetsNoCode(string name, string declaration)
+    public void Invalid_target_gets_no_code(string name, string declaration)
     {
         string source = "using ChunkedAttention;\nnamespace Models\n{\n    " + declaration + "\n}\n";
         if (name == "OneDeclarationNotPartial")
@@ -39,7 +39,7 @@ public sealed class NoCodeTests
     }
 
     [Fact]
-    public void UndefinedDeviceFlagsAreKeptByValue()
+    public void Undefined_device_flags_are_kept_by_value()
     {
         // A flag a newer runtime might define: the generator passes it through, cast, and the result builds.
         const string Source = """
@@ -56,7 +56,7 @@ public sealed class NoCodeTests
     }
 
     [Fact]
-    public void AttributeOnTwoPartsOfOneTypeGetsNoCode()
+    public void Attribute_on_two_parts_of_one_type_gets_no_code()
     {
         // Already CS0579; generating twice would collide on the hint name.
         const string Source = """
@@ -71,7 +71,7 @@ public sealed class NoCodeTests
     }
 
     [Fact]
-    public void CompilationWithoutTorchSharpGetsNoCode()
+    public void Compilation_without_TorchSharp_gets_no_code()
     {
         // The runtime's attribute is declared here, so the target binds, but there is no SDPA to mirror.
         const string Source = """
@@ -98,7 +98,7 @@ public sealed class NoCodeTests
     }
 
     [Fact]
-    public void TorchSharpWithoutSdpaGetsNoCode()
+    public void TorchSharp_without_SDPA_gets_no_code()
     {
         string source = StubSources.TorchSharp(sdpa: null) + StubSources.Runtime + """
             namespace Models
@@ -114,7 +114,7 @@ public sealed class NoCodeTests
     }
 
     [Fact]
-    public void IncompleteSourceDoesNotCrash()
+    public void Incomplete_source_does_not_crash()
     {
         // Typed half-way: attribute argument missing, type body unterminated.
         const string Source = """

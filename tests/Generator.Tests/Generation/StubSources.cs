@@ -53,6 +53,7 @@ internal static class StubSources
                 public AttentionDevices Devices { get; init; } = AttentionDevices.Mps;
                 public long MaxScoreElements { get; init; }
                 public bool TryNativeFirst { get; init; }
+                public bool SkipDeviceCheck { get; init; }
             }
 
             public static class ChunkedSdpa
@@ -66,6 +67,13 @@ internal static class StubSources
                     ChunkedAttentionOptions? options = null) => query;
 
                 public static bool ShouldChunk(Tensor query, Tensor key, ChunkedAttentionOptions? options = null) => false;
+
+                public static bool IsChunkingDevice(Tensor query, ChunkedAttentionOptions? options = null) => false;
+
+                public static bool IsNativeCall(Tensor? attn_mask, bool is_causal, double? scale, bool enable_gqa) => true;
+
+                public static Tensor Native(Tensor query, Tensor key, Tensor value, Tensor? attn_mask = null,
+                    double p = 0.0, bool is_causal = false, double? scale = null, bool enable_gqa = false) => query;
             }
         }
 

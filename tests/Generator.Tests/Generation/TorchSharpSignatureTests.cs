@@ -10,7 +10,7 @@ namespace ChunkedAttention.Generator.Tests.Generation;
 public sealed class TorchSharpSignatureTests
 {
     [Fact]
-    public void TorchSharpWithPyTorchParametersIsMirroredWithoutDuplicates()
+    public void TorchSharp_with_PyTorch_parameters_is_mirrored_without_duplicates()
     {
         // A TorchSharp that fixed is_casual and gained scale/enable_gqa: nothing is appended, and only
         // is_causal with a mask still goes through the runtime.
@@ -21,7 +21,7 @@ public sealed class TorchSharpSignatureTests
     }
 
     [Fact]
-    public void UnknownParametersAreForwardedAndKeepTheCallNative()
+    public void Unknown_parameters_are_forwarded_and_keep_the_call_native()
     {
         Verify(
             "TorchSharpWithUnknownParameters",
@@ -31,7 +31,7 @@ public sealed class TorchSharpSignatureTests
     }
 
     [Fact]
-    public void UnknownParameterWithoutComparableDefaultMakesTheWrapperNative()
+    public void Unknown_parameter_without_comparable_default_makes_the_wrapper_native()
     {
         Verify(
             "TorchSharpWithUnmappableParameter",

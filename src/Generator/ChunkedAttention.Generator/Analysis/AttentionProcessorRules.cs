@@ -4,7 +4,7 @@ using Microsoft.CodeAnalysis;
 namespace ChunkedAttention.Generator.Analysis;
 
 /// <summary>
-/// What counts as an attention processor (CONTRACT, "Diagnostics"): a type marked
+/// What counts as an attention processor (README, "Diagnostics"; docs/diagnostics/SDPA001.md): a type marked
 /// [ChunkedAttention], a type deriving at any depth from <c>torch.nn.Module</c>, or a type whose
 /// own name, a base type's name or an interface's name contains "Attention" or "Attn".
 /// </summary>

@@ -1,7 +1,6 @@
-using System;
 using System.Collections.Immutable;
-using System.Globalization;
 using System.Linq;
+using ChunkedAttention.Generator.Rules;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -11,22 +10,20 @@ namespace ChunkedAttention.Generator.Analysis;
 
 /// <summary>
 /// Checks types marked [ChunkedAttention]: SDPA002 (type or a container not partial), SDPA003
-/// (invalid settings, reported on the offending argument), SDPA006 (hand-written member named
-/// like one the generator adds). The generator skips such types; this analyzer says why.
+/// (invalid settings by <see cref="SettingsSchema"/>'s rules, reported on the offending argument), SDPA006
+/// (hand-written member named like one the generator adds), SDPA009 (a type the generator cannot extend, or a
+/// TorchSharp SDPA it cannot restate, by <see cref="WrapperHostRules"/>). The generator skips such types; this
+/// analyzer says why.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class ChunkedAttentionAttributeAnalyzer : DiagnosticAnalyzer
 {
-    private const string ChunkSize = "ChunkSize";
-    private const string KeyChunkSize = "KeyChunkSize";
-    private const string MaxScoreElements = "MaxScoreElements";
-    private const string Devices = "Devices";
-
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
         DiagnosticDescriptors.NotPartial,
         DiagnosticDescriptors.InvalidSetting,
-        DiagnosticDescriptors.MemberNameClash);
+        DiagnosticDescriptors.MemberNameClash,
+        DiagnosticDescriptors.CannotGenerate);
 
     /// <inheritdoc/>
     public override void Initialize(AnalysisContext context)
@@ -41,12 +38,12 @@ public sealed class ChunkedAttentionAttributeAnalyzer : DiagnosticAnalyzer
                 return; // runtime not referenced: nothing can be marked
             }
 
-            var generatedCode = GeneratedCodeMark.For(start.Compilation);
-            start.RegisterSymbolAction(context => AnalyzeType(context, attribute, generatedCode), SymbolKind.NamedType);
+            var host = WrapperHostFacts.For(start.Compilation, start.CancellationToken);
+            start.RegisterSymbolAction(context => AnalyzeType(context, attribute, host), SymbolKind.NamedType);
         });
     }
 
-    private static void AnalyzeType(SymbolAnalysisContext context, INamedTypeSymbol attributeType, GeneratedCodeMark generatedCode)
+    private static void AnalyzeType(SymbolAnalysisContext context, INamedTypeSymbol attributeType, WrapperHostFacts host)
     {
         var type = (INamedTypeSymbol)context.Symbol;
         var attributes = type.GetAttributes().Where(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, attributeType)).ToImmutableArray();
@@ -69,7 +66,8 @@ public sealed class ChunkedAttentionAttributeAnalyzer : DiagnosticAnalyzer
             ReportInvalidSettings(context, type, attribute);
         }
 
-        ReportNameClash(context, type, generatedCode);
+        ReportNameClash(context, type, host);
+        ReportCannotGenerate(context, type, attributes[0], host);
     }
 
     private static INamedTypeSymbol? FindMarkedNestedType(INamedTypeSymbol container, INamedTypeSymbol attributeType)
@@ -100,8 +98,8 @@ public sealed class ChunkedAttentionAttributeAnalyzer : DiagnosticAnalyzer
                 context.ReportDiagnostic(Diagnostic.Create(
                     DiagnosticDescriptors.NotPartial,
                     declaration.Identifier.GetLocation(),
-                    type.Name,
-                    markedType.Name));
+                    DiagnosticArguments.Stable(type.Name),
+                    DiagnosticArguments.Stable(markedType.Name)));
             }
         }
     }
@@ -116,8 +114,7 @@ public sealed class ChunkedAttentionAttributeAnalyzer : DiagnosticAnalyzer
             for (var i = 0; i < attribute.ConstructorArguments.Length && i < constructor.Parameters.Length; i++)
             {
                 var parameter = constructor.Parameters[i].Name;
-                var setting = ToSettingName(parameter);
-                Check(context, type, setting, attribute.ConstructorArguments[i], FindPositionalArgument(syntax, i, parameter) ?? fallback);
+                Check(context, type, parameter, attribute.ConstructorArguments[i], FindPositionalArgument(syntax, i, parameter) ?? fallback);
             }
         }
 
@@ -127,39 +124,18 @@ public sealed class ChunkedAttentionAttributeAnalyzer : DiagnosticAnalyzer
         }
     }
 
-    // The attribute's constructor parameters are the camelCase names of its properties.
-    private static string ToSettingName(string parameterName) =>
-        parameterName.Length == 0 ? parameterName : char.ToUpperInvariant(parameterName[0]) + parameterName.Substring(1);
-
-    private static void Check(SymbolAnalysisContext context, INamedTypeSymbol type, string setting, TypedConstant value, Location location)
+    // The same schema, and so the same rules, as the generator's parser and the runtime's options validation.
+    private static void Check(SymbolAnalysisContext context, INamedTypeSymbol type, string name, TypedConstant value, Location location)
     {
-        if (value.Kind is TypedConstantKind.Error or TypedConstantKind.Array || value.Value is null)
+        if (SettingsSchema.FindAttributeSetting(name) is not { } setting || !setting.TryRead(value, out var number))
         {
-            return; // the compiler already reports a malformed argument
+            return; // a setting this version does not know, or an argument the compiler already reports
         }
 
-        long number;
-        try
+        if (setting.Problem(number) is { } problem)
         {
-            number = Convert.ToInt64(value.Value, CultureInfo.InvariantCulture);
-        }
-        catch (Exception e) when (e is InvalidCastException or FormatException or OverflowException)
-        {
-            return;
-        }
-
-        var problem = setting switch
-        {
-            ChunkSize when number < 0 => $"ChunkSize is {number}; it must be 0 (auto: the fewest equal chunks within the step budget) or positive (query rows per chunk); set 0 or a positive value such as 1024",
-            KeyChunkSize when number < 0 => $"KeyChunkSize is {number}; it must be 0 (keys kept whole) or positive (keys per block); set 0 or a positive value",
-            MaxScoreElements when number < 0 => $"MaxScoreElements is {number}; it must be 0 (no cap) or a positive number of score elements; set 0 or a positive value",
-            Devices when number == 0 => "Devices is None, so chunking would never apply; select at least one of AttentionDevices.Cpu, Cuda or Mps",
-            _ => null,
-        };
-
-        if (problem is not null)
-        {
-            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.InvalidSetting, location, type.Name, problem));
+            context.ReportDiagnostic(Diagnostic.Create(
+                DiagnosticDescriptors.InvalidSetting, location, DiagnosticArguments.Stable(type.Name), DiagnosticArguments.Stable(problem)));
         }
     }
 
@@ -186,26 +162,42 @@ public sealed class ChunkedAttentionAttributeAnalyzer : DiagnosticAnalyzer
         return index < positional.Count && positional[index].NameColon is null ? positional[index].GetLocation() : null;
     }
 
-    // The members the generator adds; the generator skips a type that already declares either name.
-    private static readonly string[] GeneratedMemberNames = { WellKnownNames.GeneratedMethodName, WellKnownNames.GeneratedOptionsFieldName };
-
-    private static void ReportNameClash(SymbolAnalysisContext context, INamedTypeSymbol type, GeneratedCodeMark generatedCode)
+    private static void ReportNameClash(SymbolAnalysisContext context, INamedTypeSymbol type, WrapperHostFacts host)
     {
-        foreach (var member in GeneratedMemberNames.SelectMany(name => type.GetMembers(name)))
+        foreach (var (member, location) in host.HandWrittenGeneratedNameMembers(type, context.Options, context.CancellationToken))
         {
-            // The generator's own partial declares these members too, marked [GeneratedCode] by it
-            // and in a generated tree: either mark is enough to know it is not the user's member.
-            if (member.IsImplicitlyDeclared || generatedCode.IsOn(member, WellKnownNames.GeneratorToolName))
-            {
-                continue;
-            }
-
-            var location = member.Locations.FirstOrDefault(l =>
-                l.IsInSource && !GeneratedCodeDetection.IsGenerated(l.SourceTree!, context.Options, context.CancellationToken));
-            if (location is not null)
-            {
-                context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.MemberNameClash, location, type.Name, member.Name));
-            }
+            context.ReportDiagnostic(Diagnostic.Create(
+                DiagnosticDescriptors.MemberNameClash, location, DiagnosticArguments.Stable(type.Name), DiagnosticArguments.Stable(member.Name)));
         }
+    }
+
+    // What the generator skips beyond SDPA002/003/006: a type its file cannot extend, a TorchSharp SDPA it cannot restate.
+    private static void ReportCannotGenerate(SymbolAnalysisContext context, INamedTypeSymbol type, AttributeData attribute, WrapperHostFacts host)
+    {
+        string? reason = null;
+        if (WrapperHostRules.IsFileLocalOrNestedInOne(type))
+        {
+            reason = DiagnosticDescriptors.FileLocalReason;
+        }
+        else if (host.SdpaNotRestatable is { } whyNot)
+        {
+            reason = string.Format(
+                System.Globalization.CultureInfo.InvariantCulture,
+                host.TorchSharpReferenced ? DiagnosticDescriptors.SdpaNotRestatableReason : DiagnosticDescriptors.NoTorchSharpReason,
+                whyNot);
+        }
+
+        if (reason is null)
+        {
+            return;
+        }
+
+        // On the name of the declaration that carries the attribute.
+        var location = attribute.ApplicationSyntaxReference?.GetSyntax(context.CancellationToken)
+            .FirstAncestorOrSelf<TypeDeclarationSyntax>()?.Identifier.GetLocation()
+            ?? type.Locations.FirstOrDefault()
+            ?? Location.None;
+        context.ReportDiagnostic(Diagnostic.Create(
+            DiagnosticDescriptors.CannotGenerate, location, DiagnosticArguments.Stable(type.Name), DiagnosticArguments.Stable(reason)));
     }
 }

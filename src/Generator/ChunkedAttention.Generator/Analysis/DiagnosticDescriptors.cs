@@ -20,6 +20,7 @@ internal static class DiagnosticDescriptors
     public const string CausalWithMaskId = "SDPA004";
     public const string DirectCallOutsideProcessorId = "SDPA005";
     public const string MemberNameClashId = "SDPA006";
+    public const string CannotGenerateId = "SDPA009";
 
     /// <summary>SDPA001: direct SDPA call inside an attention processor.</summary>
     public static readonly DiagnosticDescriptor DirectCallInProcessor = Create(
@@ -52,7 +53,7 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor CausalWithMask = Create(
         CausalWithMaskId,
         title: "scaled_dot_product_attention called with both a causal flag and an attention mask",
-        messageFormat: "This call passes is_casual: true and an attn_mask, which TorchSharp's scaled_dot_product_attention rejects with an ArgumentException at run time; use chunked attention: ChunkedScaledDotProductAttention applies both the mask and the causal band",
+        messageFormat: "This call passes is_casual: true and an attn_mask, which TorchSharp's scaled_dot_product_attention rejects with an ArgumentException at run time; {0}",
         DiagnosticSeverity.Warning,
         isEnabledByDefault: true,
         description: "TorchSharp throws when is_casual is true and a mask is given. The chunked wrapper accepts both and applies the mask AND the causal band, as PyTorch's semantics describe. Reported only when is_casual is a compile-time true constant and attn_mask is not the null literal; it replaces SDPA001/SDPA005 on the same call, and has the same fix.");
@@ -75,11 +76,44 @@ internal static class DiagnosticDescriptors
         isEnabledByDefault: true,
         description: "The generator adds a private static ChunkedScaledDotProductAttention method and a ChunkedScaledDotProductAttentionOptions field to every [ChunkedAttention] type. A member of either name declared by hand would clash with them, so the generator skips the type until the member is renamed or removed.");
 
-    /// <summary>The remedy of SDPA001/SDPA005 where the code fix applies (argument {1}; {0} is the type).</summary>
+    /// <summary>SDPA009: a [ChunkedAttention] type for which the generator cannot emit the wrapper.</summary>
+    public static readonly DiagnosticDescriptor CannotGenerate = Create(
+        CannotGenerateId,
+        title: "No wrapper can be generated for this [ChunkedAttention] type",
+        messageFormat: "No ChunkedScaledDotProductAttention is generated for '{0}': {1}",
+        DiagnosticSeverity.Warning,
+        isEnabledByDefault: true,
+        description: "The generator adds ChunkedScaledDotProductAttention in a partial declaration in a file of its own, mirroring the referenced TorchSharp's scaled_dot_product_attention. A file-local type (or a type nested in one) cannot be extended from another file, and a TorchSharp whose scaled_dot_product_attention the generator cannot restate (a ref, out or params parameter, a default without a C# literal, no such method) leaves nothing to mirror. Without this diagnostic the only symptom would be CS0103 at every call of the wrapper.");
+
+    /// <summary>SDPA009's reason for a file-local type.</summary>
+    public const string FileLocalReason = "it is file-local (or nested in a file-local type), and the generated partial declaration, in another file, cannot extend it; remove the 'file' modifier";
+
+    /// <summary>SDPA009's reason when TorchSharp's SDPA cannot be restated ({0} says why).</summary>
+    public const string SdpaNotRestatableReason = "{0}; update the ChunkedAttention package, or call ChunkedAttention.ChunkedSdpa.Attention directly";
+
+    /// <summary>SDPA009's reason when TorchSharp is not referenced at all ({0} says so).</summary>
+    public const string NoTorchSharpReason = "{0}; add the TorchSharp package (0.107 or later)";
+
+    /// <summary>The remedy of SDPA001/SDPA005 where the code fix applies ({0} is the type).</summary>
     public const string UseChunkedAttentionRemedy = "use chunked attention: call ChunkedScaledDotProductAttention, mark '{0}' [ChunkedAttention] and make it partial";
+
+    /// <summary>The remedy of SDPA004 where the code fix applies.</summary>
+    public const string CausalWithMaskRemedy = "use chunked attention: ChunkedScaledDotProductAttention applies both the mask and the causal band";
 
     /// <summary>The remedy where no type can host the wrapper (top-level statements, interfaces).</summary>
     public const string MoveCallRemedy = "move the call into a class or struct marked [ChunkedAttention] and call ChunkedScaledDotProductAttention there";
+
+    /// <summary>The remedy in a file-local type, which the generated file cannot extend.</summary>
+    public const string FileLocalRemedy = "move the call into a class or struct that is not file-local, mark it [ChunkedAttention] and call ChunkedScaledDotProductAttention there (the generator cannot extend a file-local type)";
+
+    /// <summary>The remedy in a type that declares a member named like one the generator adds ({0} the type, {1} the member).</summary>
+    public const string MemberNameTakenRemedy = "rename or remove the member '{1}' of '{0}' (the generator adds a member of that name), then mark '{0}' [ChunkedAttention] and call ChunkedScaledDotProductAttention";
+
+    /// <summary>The remedy in a project that does not reference the runtime ({0} is the type).</summary>
+    public const string RuntimeNotReferencedRemedy = "reference the ChunkedAttention runtime (assembly ChunkedAttention.Runtime of the ChunkedAttention package; this project does not), then mark '{0}' [ChunkedAttention] and call ChunkedScaledDotProductAttention";
+
+    /// <summary>The remedy where the generator cannot restate TorchSharp's SDPA ({0} says why).</summary>
+    public const string SdpaNotRestatableRemedy = "call ChunkedAttention.ChunkedSdpa.Attention instead: no ChunkedScaledDotProductAttention can be generated because {0}; update the ChunkedAttention package";
 
     private static DiagnosticDescriptor Create(
         string id,

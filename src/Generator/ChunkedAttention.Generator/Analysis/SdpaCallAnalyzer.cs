@@ -1,6 +1,9 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Globalization;
+using System.Linq;
+using ChunkedAttention.Generator.Model;
+using ChunkedAttention.Generator.Rules;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
@@ -14,17 +17,13 @@ namespace ChunkedAttention.Generator.Analysis;
 /// </summary>
 /// <remarks>
 /// One diagnostic per call: SDPA004 replaces SDPA001/SDPA005 because it is the more urgent finding
-/// (the call throws at run time) and the fix is the same.
+/// (the call throws at run time) and the fix is the same. Whether the fix applies is decided here, once, by
+/// <see cref="WrapperHostRules"/>: the message says so, and only then does the diagnostic carry
+/// <see cref="FixProperties.HostType"/>, which the fixer acts on.
 /// </remarks>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class SdpaCallAnalyzer : DiagnosticAnalyzer
 {
-    private const string AttnMaskParameter = "attn_mask";
-
-    // TorchSharp 0.107 spells it "is_casual"; accept the correct spelling too in case a later version fixes it.
-    private const string IsCasualParameter = "is_casual";
-    private const string IsCausalParameter = "is_causal";
-
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
         DiagnosticDescriptors.DirectCallInProcessor,
@@ -44,7 +43,7 @@ public sealed class SdpaCallAnalyzer : DiagnosticAnalyzer
                 return; // no TorchSharp: no call can bind to its SDPA
             }
 
-            var state = new CompilationState(symbols, GeneratedCodeMark.For(start.Compilation));
+            var state = new CompilationState(symbols, WrapperHostFacts.For(start.Compilation, start.CancellationToken));
             start.RegisterOperationAction(state.AnalyzeInvocation, OperationKind.Invocation);
         });
     }
@@ -52,13 +51,13 @@ public sealed class SdpaCallAnalyzer : DiagnosticAnalyzer
     private sealed class CompilationState
     {
         private readonly TorchSharpSymbols _symbols;
-        private readonly GeneratedCodeMark _generatedCode;
+        private readonly WrapperHostFacts _host;
         private readonly ConcurrentDictionary<INamedTypeSymbol, bool> _processorCache = new(SymbolEqualityComparer.Default);
 
-        public CompilationState(TorchSharpSymbols symbols, GeneratedCodeMark generatedCode)
+        public CompilationState(TorchSharpSymbols symbols, WrapperHostFacts host)
         {
             _symbols = symbols;
-            _generatedCode = generatedCode;
+            _host = host;
         }
 
         public void AnalyzeInvocation(OperationAnalysisContext context)
@@ -72,35 +71,58 @@ public sealed class SdpaCallAnalyzer : DiagnosticAnalyzer
             var containingType = FindContainingType(context.ContainingSymbol);
             var location = GetNameLocation(invocation);
 
+            // Top-level statements have a synthesized containing type, which cannot host the wrapper.
+            var hostCandidate = context.ContainingSymbol is IMethodSymbol { Name: WellKnownMemberNames.TopLevelStatementsEntryPointMethodName }
+                ? null
+                : containingType;
+            var host = _host.Decide(hostCandidate, context.Options, context.CancellationToken);
+            var properties = host == WrapperHost.Possible ? FixProperties.ForHost(hostCandidate!) : null;
+
             if (PassesCausalAndMask(invocation))
             {
-                context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.CausalWithMask, location));
+                var causalRemedy = host == WrapperHost.Possible
+                    ? DiagnosticDescriptors.CausalWithMaskRemedy
+                    : Describe(host, hostCandidate, context).Remedy;
+                context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.CausalWithMask, location, properties, causalRemedy));
                 return;
             }
 
             var descriptor = containingType is not null && IsAttentionProcessor(containingType)
                 ? DiagnosticDescriptors.DirectCallInProcessor
                 : DiagnosticDescriptors.DirectCallOutsideProcessor;
-            var (place, remedy) = Describe(context.ContainingSymbol, containingType);
-            context.ReportDiagnostic(Diagnostic.Create(descriptor, location, place, remedy));
+            var (place, remedy) = Describe(host, hostCandidate, context);
+            context.ReportDiagnostic(Diagnostic.Create(descriptor, location, properties, place, remedy));
         }
 
-        // Top-level statements and interfaces cannot host the generated wrapper, so the message does
-        // not promise the code fix there (the fix is not offered either).
-        private static (string Place, string Remedy) Describe(ISymbol containingSymbol, INamedTypeSymbol? type)
+        // Where the call is and what to do about it; the fix is promised only where it is offered. Every
+        // argument is a stable instance, so two passes over the same code report equal diagnostics.
+        private (string Place, string Remedy) Describe(WrapperHost host, INamedTypeSymbol? type, OperationAnalysisContext context)
         {
-            if (type is null || containingSymbol is IMethodSymbol { Name: WellKnownMemberNames.TopLevelStatementsEntryPointMethodName })
+            if (type is null)
             {
-                return ("top-level statements", DiagnosticDescriptors.MoveCallRemedy);
+                return (DiagnosticArguments.Stable("top-level statements"), DiagnosticDescriptors.MoveCallRemedy);
             }
 
-            if (type.TypeKind is not (TypeKind.Class or TypeKind.Struct))
+            var place = host == WrapperHost.NotClassOrStruct
+                ? $"{type.TypeKind.ToString().ToLowerInvariant()} '{type.Name}'"
+                : $"'{type.Name}'";
+            var remedy = host switch
             {
-                return ($"{type.TypeKind.ToString().ToLowerInvariant()} '{type.Name}'", DiagnosticDescriptors.MoveCallRemedy);
-            }
-
-            return ($"'{type.Name}'", string.Format(CultureInfo.InvariantCulture, DiagnosticDescriptors.UseChunkedAttentionRemedy, type.Name));
+                WrapperHost.Possible => Format(DiagnosticDescriptors.UseChunkedAttentionRemedy, type.Name),
+                WrapperHost.FileLocal => DiagnosticDescriptors.FileLocalRemedy,
+                WrapperHost.MemberNameTaken => Format(
+                    DiagnosticDescriptors.MemberNameTakenRemedy,
+                    type.Name,
+                    _host.HandWrittenGeneratedNameMembers(type, context.Options, context.CancellationToken).First().Member.Name),
+                WrapperHost.RuntimeNotReferenced => Format(DiagnosticDescriptors.RuntimeNotReferencedRemedy, type.Name),
+                WrapperHost.SdpaNotRestatable => Format(DiagnosticDescriptors.SdpaNotRestatableRemedy, _host.SdpaNotRestatable!),
+                _ => DiagnosticDescriptors.MoveCallRemedy,
+            };
+            return (DiagnosticArguments.Stable(place), DiagnosticArguments.Stable(remedy));
         }
+
+        private static string Format(string format, params object[] arguments) =>
+            string.Format(CultureInfo.InvariantCulture, format, arguments);
 
         private bool IsAttentionProcessor(INamedTypeSymbol type) =>
             _processorCache.GetOrAdd(type, t => AttentionProcessorRules.IsAttentionProcessor(t, _symbols));
@@ -108,7 +130,7 @@ public sealed class SdpaCallAnalyzer : DiagnosticAnalyzer
         // Generated code is excluded by ConfigureGeneratedCodeAnalysis; this also covers a wrapper whose
         // file a build does not recognise as generated (e.g. emitted to disk and compiled as a normal file).
         private bool IsInsideGeneratedWrapper(ISymbol containingSymbol) =>
-            containingSymbol is IMethodSymbol { Name: WellKnownNames.GeneratedMethodName } method && _generatedCode.IsOn(method);
+            containingSymbol is IMethodSymbol { Name: WellKnownNames.GeneratedMethodName } method && _host.GeneratedCode.IsOn(method);
     }
 
     private static INamedTypeSymbol? FindContainingType(ISymbol symbol)
@@ -131,13 +153,12 @@ public sealed class SdpaCallAnalyzer : DiagnosticAnalyzer
         var mask = false;
         foreach (var argument in invocation.Arguments)
         {
-            switch (argument.Parameter?.Name)
+            switch (argument.Parameter is { } parameter ? SdpaParameterNames.RoleOf(parameter.Name) : SdpaParameterRole.Unknown)
             {
-                case IsCasualParameter:
-                case IsCausalParameter:
+                case SdpaParameterRole.Causal:
                     causal = argument.Value.ConstantValue is { HasValue: true, Value: true };
                     break;
-                case AttnMaskParameter:
+                case SdpaParameterRole.Mask:
                     mask = !IsNullConstant(argument.Value);
                     break;
             }

@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Linq;
 using System.Threading;
 using ChunkedAttention.Generator.Model;
+using ChunkedAttention.Generator.Rules;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 
@@ -12,7 +13,9 @@ namespace ChunkedAttention.Generator.Generation;
 
 /// <summary>
 /// Turns symbols into the generator's value-equal specs. Everything symbol-related happens here;
-/// the emitter only sees <see cref="TargetSpec"/> and <see cref="SdpaSignature"/>.
+/// the emitter only sees <see cref="TargetSpec"/> and the <see cref="WrapperPlan"/> derived from
+/// <see cref="CompilationFacts"/>. Settings are read through <see cref="SettingsSchema"/>, what can be
+/// extended is decided by <see cref="WrapperHostRules"/>: the analyzers apply the same rules.
 /// </summary>
 internal static class Parser
 {
@@ -22,8 +25,9 @@ internal static class Parser
 
     /// <summary>
     /// Reads one <c>[ChunkedAttention]</c> target. Returns null for targets that must get no code:
-    /// the type or a container not partial, invalid settings, a name clash, a file-local type, or
-    /// an attribute that does not bind. The generator never reports; the analyzer does.
+    /// the type or a container not partial (SDPA002), invalid settings (SDPA003), a name clash (SDPA006), a
+    /// file-local type or one nested in a file-local type (SDPA009), or an attribute that does not bind (the
+    /// compiler's error). The generator never reports; the analyzers do.
     /// </summary>
     /// <param name="context">The attribute's target, from ForAttributeWithMetadataName.</param>
     /// <param name="cancellationToken">Cancels the work.</param>
@@ -31,7 +35,7 @@ internal static class Parser
     {
         if (context.TargetSymbol is not INamedTypeSymbol type
             || type.TypeKind is not (TypeKind.Class or TypeKind.Struct)
-            || type.IsFileLocal // a file-local type cannot be extended from the generated file
+            || WrapperHostRules.IsFileLocalOrNestedInOne(type) // the generated file cannot extend it (SDPA009)
             || context.Attributes.Length != 1)
         {
             return null;
@@ -85,8 +89,8 @@ internal static class Parser
             return null;
         }
 
-        if (!type.GetMembers(WellKnownNames.GeneratedMethodName).IsEmpty
-            || !type.GetMembers(WellKnownNames.GeneratedOptionsFieldName).IsEmpty)
+        // The generator's own output is not part of this compilation: any member of these names is the user's (SDPA006).
+        if (WellKnownNames.GeneratedMemberNames.Any(name => !type.GetMembers(name).IsEmpty))
         {
             return null;
         }
@@ -148,8 +152,9 @@ internal static class Parser
     };
 
     /// <summary>
-    /// Resolves the attribute's arguments to values. Constructor parameters map to the property of
-    /// the same name (<c>chunkSize</c> → <c>ChunkSize</c>); omitted settings keep the defaults.
+    /// Resolves the attribute's arguments to values through <see cref="SettingsSchema"/>. Constructor parameters
+    /// map to the setting of the same name (<c>chunkSize</c> → <c>ChunkSize</c>); omitted settings keep the
+    /// defaults; a setting this generator does not know (a newer runtime's) cannot be honoured and is ignored.
     /// Returns null when an argument does not bind (the compiler reports that).
     /// </summary>
     /// <param name="attribute">The attribute.</param>
@@ -161,7 +166,7 @@ internal static class Parser
             return null;
         }
 
-        ChunkedAttentionSettings settings = ChunkedAttentionSettings.Default;
+        ChunkedAttentionSettings settings = ChunkedAttentionSettings.Initial;
         for (int i = 0; i < constructor.Parameters.Length; i++)
         {
             if (!TryApply(ref settings, constructor.Parameters[i].Name, attribute.ConstructorArguments[i]))
@@ -188,26 +193,17 @@ internal static class Parser
             return false;
         }
 
-        object value = argument.Value;
-        try
+        if (SettingsSchema.FindAttributeSetting(name) is not { } setting)
         {
-            settings = name.ToUpperInvariant() switch
-            {
-                "CHUNKSIZE" => settings with { ChunkSize = Convert.ToInt32(value, CultureInfo.InvariantCulture) },
-                "KEYCHUNKSIZE" => settings with { KeyChunkSize = Convert.ToInt32(value, CultureInfo.InvariantCulture) },
-                "DEVICES" => settings with { Devices = Convert.ToInt64(value, CultureInfo.InvariantCulture) },
-                "MAXSCOREELEMENTS" => settings with { MaxScoreElements = Convert.ToInt64(value, CultureInfo.InvariantCulture) },
-                "TRYNATIVEFIRST" => settings with { TryNativeFirst = Convert.ToBoolean(value, CultureInfo.InvariantCulture) },
-
-                // A setting this generator does not know (newer runtime): it cannot be honoured, so ignored.
-                _ => settings,
-            };
+            return true;
         }
-        catch (Exception ex) when (ex is InvalidCastException or FormatException or OverflowException)
+
+        if (!setting.TryRead(argument, out long value))
         {
             return false;
         }
 
+        settings = settings.With(setting, value);
         return true;
     }
 
@@ -282,7 +278,7 @@ internal static class Parser
             bool othersOptional = true;
             foreach (IParameterSymbol parameter in constructor.Parameters)
             {
-                if (Array.IndexOf(OptionsMembers.ConstructorParameters, parameter.Name) >= 0)
+                if (OptionsMembers.ConstructorParameters.Contains(parameter.Name))
                 {
                     matched++;
                 }
@@ -310,12 +306,25 @@ internal static class Parser
     /// <param name="compilation">The compilation.</param>
     /// <param name="nullableReferenceTypes">Whether parameter types carry nullable annotations (C# 8 and later).</param>
     /// <param name="cancellationToken">Cancels the work.</param>
-    public static SdpaSignature? ParseSdpaSignature(Compilation compilation, bool nullableReferenceTypes, CancellationToken cancellationToken)
+    public static SdpaSignature? ParseSdpaSignature(Compilation compilation, bool nullableReferenceTypes, CancellationToken cancellationToken) =>
+        ParseSdpaSignature(compilation, nullableReferenceTypes, cancellationToken, out _);
+
+    /// <summary>
+    /// <see cref="ParseSdpaSignature(Compilation, bool, CancellationToken)"/>, saying why there is no signature:
+    /// the one rule the generator follows and the analyzer reports (SDPA009, and no fix offered).
+    /// </summary>
+    /// <param name="compilation">The compilation.</param>
+    /// <param name="nullableReferenceTypes">Whether parameter types carry nullable annotations (C# 8 and later).</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    /// <param name="whyNot">Null when a signature is returned; else why the wrapper cannot mirror TorchSharp's SDPA.</param>
+    public static SdpaSignature? ParseSdpaSignature(
+        Compilation compilation, bool nullableReferenceTypes, CancellationToken cancellationToken, out string? whyNot)
     {
         INamedTypeSymbol? functional = compilation.GetTypeByMetadataName(WellKnownNames.TorchFunctional);
         INamedTypeSymbol? tensor = compilation.GetTypeByMetadataName(WellKnownNames.TorchTensor);
         if (functional is null || tensor is null)
         {
+            whyNot = "the project does not reference TorchSharp, whose scaled_dot_product_attention the wrapper mirrors";
             return null;
         }
 
@@ -340,6 +349,7 @@ internal static class Parser
 
         if (method is null)
         {
+            whyNot = "the referenced TorchSharp has no public static torch.nn.functional.scaled_dot_product_attention(Tensor query, Tensor key, Tensor value, ...) returning a Tensor to mirror";
             return null;
         }
 
@@ -350,6 +360,7 @@ internal static class Parser
             IParameterSymbol parameter = method.Parameters[i];
             if (parameter.RefKind != RefKind.None || parameter.IsParams)
             {
+                whyNot = "parameter '" + parameter.Name + "' of TorchSharp's scaled_dot_product_attention is ref, out, in or params, which the wrapper cannot mirror";
                 return null;
             }
 
@@ -373,7 +384,8 @@ internal static class Parser
                 defaultValue = FormatDefault(parameter.Type, parameter.ExplicitDefaultValue);
                 if (defaultValue is null)
                 {
-                    return null; // a default the wrapper could not restate
+                    whyNot = "the default of parameter '" + parameter.Name + "' of TorchSharp's scaled_dot_product_attention has no C# literal the wrapper could restate";
+                    return null;
                 }
             }
 
@@ -384,6 +396,7 @@ internal static class Parser
             parameters[i] = new SdpaParameter(name, type, defaultValue, role, neutral);
         }
 
+        whyNot = null;
         return new SdpaSignature(
             functional.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat),
             method.Name,
@@ -412,36 +425,20 @@ internal static class Parser
         return string.CompareOrdinal(candidate.ToDisplayString(), current.ToDisplayString()) < 0;
     }
 
+    // The role by name (one list with the call analyzer), kept only when the type fits it too.
     private static SdpaParameterRole Classify(IParameterSymbol parameter, INamedTypeSymbol tensor)
     {
-        string name = parameter.Name.ToLowerInvariant();
         ITypeSymbol type = parameter.Type;
-        if (SymbolEqualityComparer.Default.Equals(type, tensor) && name.Contains("mask"))
+        SdpaParameterRole role = SdpaParameterNames.RoleOf(parameter.Name);
+        bool fits = role switch
         {
-            return SdpaParameterRole.Mask;
-        }
-
-        if (type.SpecialType == SpecialType.System_Double && (name == "p" || name.Contains("dropout")))
-        {
-            return SdpaParameterRole.DropoutProbability;
-        }
-
-        if (type.SpecialType == SpecialType.System_Boolean && name is "is_causal" or "is_casual" or "causal")
-        {
-            return SdpaParameterRole.Causal;
-        }
-
-        if (name == "scale" && IsNullableValueType(type) && WithoutNullable(type).SpecialType == SpecialType.System_Double)
-        {
-            return SdpaParameterRole.Scale;
-        }
-
-        if (type.SpecialType == SpecialType.System_Boolean && name == "enable_gqa")
-        {
-            return SdpaParameterRole.EnableGqa;
-        }
-
-        return SdpaParameterRole.Unknown;
+            SdpaParameterRole.Mask => SymbolEqualityComparer.Default.Equals(type, tensor),
+            SdpaParameterRole.DropoutProbability => type.SpecialType == SpecialType.System_Double,
+            SdpaParameterRole.Causal or SdpaParameterRole.EnableGqa => type.SpecialType == SpecialType.System_Boolean,
+            SdpaParameterRole.Scale => IsNullableValueType(type) && WithoutNullable(type).SpecialType == SpecialType.System_Double,
+            _ => false,
+        };
+        return fits ? role : SdpaParameterRole.Unknown;
     }
 
     // A reference type whose default is null is nullable whatever TorchSharp's annotations say
@@ -509,58 +506,5 @@ internal static class Parser
             _ => false,
         };
         return comparable ? name + " == " + defaultValue : null;
-    }
-}
-
-/// <summary>C# literals for constant values (invariant, round-trippable).</summary>
-internal static class Literals
-{
-    /// <summary>Formats a constant as a C# literal of its own type; null for a type C# has no literal for.</summary>
-    /// <param name="value">A boxed constant (never null).</param>
-    public static string? Format(object value) => value switch
-    {
-        bool b => b ? "true" : "false",
-        string s => SymbolDisplay.FormatLiteral(s, quote: true),
-        char c => SymbolDisplay.FormatLiteral(c, quote: true),
-        double d => FormatDouble(d),
-        float f => FormatSingle(f),
-        decimal m => m.ToString(CultureInfo.InvariantCulture) + "M",
-        long l => l.ToString(CultureInfo.InvariantCulture) + "L",
-        ulong ul => ul.ToString(CultureInfo.InvariantCulture) + "UL",
-        uint ui => ui.ToString(CultureInfo.InvariantCulture) + "U",
-        int i => i.ToString(CultureInfo.InvariantCulture),
-        short or ushort or byte or sbyte => Convert.ToString(value, CultureInfo.InvariantCulture),
-        _ => null,
-    };
-
-    private static string FormatDouble(double d)
-    {
-        if (double.IsNaN(d))
-        {
-            return "double.NaN";
-        }
-
-        if (double.IsInfinity(d))
-        {
-            return d > 0 ? "double.PositiveInfinity" : "double.NegativeInfinity";
-        }
-
-        string text = d.ToString("R", CultureInfo.InvariantCulture);
-        return text.IndexOfAny(new[] { '.', 'E' }) >= 0 ? text : text + ".0";
-    }
-
-    private static string FormatSingle(float f)
-    {
-        if (float.IsNaN(f))
-        {
-            return "float.NaN";
-        }
-
-        if (float.IsInfinity(f))
-        {
-            return f > 0 ? "float.PositiveInfinity" : "float.NegativeInfinity";
-        }
-
-        return f.ToString("R", CultureInfo.InvariantCulture) + "F";
     }
 }

@@ -7,17 +7,17 @@ namespace ChunkedAttention.Generator.Analysis;
 /// generator emits from the user's own, also where a build does not treat the generated file as
 /// generated (e.g. emitted to disk and compiled as a normal file).
 /// </summary>
-internal sealed class GeneratedCodeMark
+internal sealed class GeneratedCodeAttributeCheck
 {
     private const string GeneratedCodeAttribute = "System.CodeDom.Compiler.GeneratedCodeAttribute";
 
     private readonly INamedTypeSymbol? _attribute;
 
-    private GeneratedCodeMark(INamedTypeSymbol? attribute) => _attribute = attribute;
+    private GeneratedCodeAttributeCheck(INamedTypeSymbol? attribute) => _attribute = attribute;
 
     /// <summary>Resolves the attribute in <paramref name="compilation"/> (absent from some frameworks: then nothing is marked).</summary>
     /// <param name="compilation">The compilation.</param>
-    public static GeneratedCodeMark For(Compilation compilation) =>
+    public static GeneratedCodeAttributeCheck For(Compilation compilation) =>
         new(compilation.GetTypeByMetadataName(GeneratedCodeAttribute));
 
     /// <summary>True when <paramref name="symbol"/> carries <c>[GeneratedCode]</c>, written by <paramref name="tool"/> when one is given.</summary>

@@ -1,4 +1,4 @@
-namespace ChunkedAttention.Generator.Generation;
+namespace ChunkedAttention.Generator.Model;
 
 /// <summary>
 /// What the generator needs from the compilation as a whole (as opposed to each target): read on

@@ -1,4 +1,4 @@
-namespace ChunkedAttention.Generator.Generation;
+namespace ChunkedAttention.Generator.Model;
 
 /// <summary>One file the generator adds.</summary>
 /// <param name="HintName">The hint name, unique per type.</param>

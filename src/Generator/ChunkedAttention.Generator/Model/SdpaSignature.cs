@@ -1,6 +1,4 @@
-using ChunkedAttention.Generator.Model;
-
-namespace ChunkedAttention.Generator.Generation;
+namespace ChunkedAttention.Generator.Model;
 
 /// <summary>
 /// TorchSharp's <c>scaled_dot_product_attention</c> as the referenced TorchSharp declares it: the

@@ -1,10 +1,8 @@
-using ChunkedAttention.Generator.Model;
-
-namespace ChunkedAttention.Generator.Generation;
+namespace ChunkedAttention.Generator.Model;
 
 /// <summary>Everything the emitter needs about one <c>[ChunkedAttention]</c> type.</summary>
 /// <param name="Hierarchy">Namespace and the chain of (partial) types to re-declare.</param>
-/// <param name="Settings">The attribute's settings (valid).</param>
+/// <param name="Settings">The wrapper's options: the attribute's settings (valid) and the options-only members.</param>
 /// <param name="MethodHidesInheritedMember">
 /// Whether a base type has an accessible non-method member named like the wrapper, which the
 /// wrapper hides (so it is declared <c>new</c>). Base methods of that name are overloads, not hidden.

@@ -10,11 +10,11 @@ namespace ChunkedAttention.Generator.Analysis;
 /// (file name suffixes, an <c>&lt;auto-generated&gt;</c> header, <c>generated_code = true</c> in
 /// .editorconfig). Roslyn's own helper for this is internal.
 /// </summary>
-internal static class GeneratedCodeDetection
+internal static class GeneratedFileDetection
 {
     private static readonly string[] GeneratedSuffixes = { ".g.cs", ".g.i.cs", ".generated.cs", ".designer.cs" };
 
-    public static bool IsGenerated(SyntaxTree tree, AnalyzerOptions options, CancellationToken cancellationToken)
+    public static bool IsGeneratedFile(SyntaxTree tree, AnalyzerOptions options, CancellationToken cancellationToken)
     {
         if (options.AnalyzerConfigOptionsProvider.GetOptions(tree).TryGetValue("generated_code", out var flag))
         {
