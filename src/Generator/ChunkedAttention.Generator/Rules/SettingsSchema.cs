@@ -17,7 +17,7 @@ internal static class SettingsSchema
         0,
         "ChunkSize",
         SettingType.Int32,
-        defaultValue: 1024,
+        defaultValue: 0,
         isAttributeSetting: true,
         problem: value => value < 0
             ? Invariant($"ChunkSize is {value}; it must be 0 (automatic: the fewest equal chunks within the step budget) or positive (query rows per chunk); set 0 or a positive value such as 1024")
