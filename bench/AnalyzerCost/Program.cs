@@ -217,8 +217,19 @@ internal sealed record Options(int Files, int Runs, int ReportRuns, string? Work
 
 internal sealed record BuildResult(int ExitCode, string Output, double Seconds, double CpuSeconds)
 {
-    public BuildResult Require(string what) =>
-        ExitCode == 0 ? this : throw new InvalidOperationException($"{what} failed (exit code {ExitCode}):{Environment.NewLine}{Output}");
+    public BuildResult Require(string what)
+    {
+        if (ExitCode == 0)
+        {
+            return this;
+        }
+
+        // Errors first (a build prints warnings for every SDPA call): at most 20 lines of them, else the tail.
+        var lines = Output.Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
+        var errors = lines.Where(l => l.Contains(": error ", StringComparison.Ordinal)).Distinct().Take(20).ToArray();
+        string shown = string.Join(Environment.NewLine, errors.Length > 0 ? errors : lines.TakeLast(40));
+        throw new InvalidOperationException($"{what} failed (exit code {ExitCode}):{Environment.NewLine}{shown}");
+    }
 }
 
 internal static class Dotnet

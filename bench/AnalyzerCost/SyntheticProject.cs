@@ -508,6 +508,7 @@ internal sealed class SyntheticProject
     };
 
     private static string OutsideProcessorHelper(string ns, int i) => $$"""
+        using TorchSharp;
         using static TorchSharp.torch;
 
         namespace {{ns}};
