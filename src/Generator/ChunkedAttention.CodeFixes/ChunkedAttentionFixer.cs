@@ -10,22 +10,17 @@ using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
-using Microsoft.CodeAnalysis.Editing;
-using Microsoft.CodeAnalysis.Simplification;
 using Microsoft.CodeAnalysis.Text;
 
 namespace ChunkedAttention.CodeFixes;
 
 /// <summary>
-/// The one engine behind every ChunkedAttention fix, single or Fix All. It first collects what each
-/// type needs (calls to rename, the attribute, <c>partial</c> on the type and its containers) across
-/// all diagnostics, then edits each document once. Grouping by type symbol is what keeps two calls
-/// in one type, or one type split over several files, from getting the attribute twice.
+/// The one engine behind every ChunkedAttention fix, single or Fix All: it turns each diagnostic into
+/// its edits (calls to rename, types to mark or make partial) and hands them all to one
+/// <see cref="ChunkedAttentionEdits"/>, which applies them together, each type once.
 /// </summary>
 internal static class ChunkedAttentionFixer
 {
-    private static readonly SyntaxAnnotation ImportAnnotation = new("ChunkedAttention.AddImport");
-
     /// <summary>True for the diagnostics this engine fixes by switching the call to the chunked wrapper.</summary>
     public static bool IsCallDiagnostic(string id) =>
         id is DiagnosticDescriptors.DirectCallInProcessorId
@@ -92,11 +87,13 @@ internal static class ChunkedAttentionFixer
             diagnostic);
     }
 
-    /// <summary>Applies the fixes for <paramref name="diagnostics"/> (any mix of IDs and documents) in one pass.</summary>
+    /// <summary>
+    /// Applies the fixes for <paramref name="diagnostics"/> (any mix of IDs and documents) in one pass:
+    /// each diagnostic adds its edits to one <see cref="ChunkedAttentionEdits"/>, which applies them together.
+    /// </summary>
     public static async Task<Solution> FixAsync(Solution solution, IEnumerable<Diagnostic> diagnostics, CancellationToken cancellationToken)
     {
-        var work = new Dictionary<INamedTypeSymbol, TypeWork>(SymbolEqualityComparer.Default);
-        var edits = new Dictionary<DocumentId, DocumentEdits>();
+        var edits = new ChunkedAttentionEdits(solution);
 
         // A stable order makes the attribute land on the same declaration however Fix All batches.
         var ordered = diagnostics
@@ -122,245 +119,30 @@ internal static class ChunkedAttentionFixer
 
             if (IsCallDiagnostic(diagnostic.Id))
             {
-                if (!TryGetCallSite(diagnostic, root, model, cancellationToken, out var invocation, out var type, out var declaration))
-                {
-                    continue;
-                }
-
-                GetEdits(edits, document.Id).CallNames.Add(invocation.Expression.Span);
-                var typeWork = GetWork(work, type);
-                typeWork.NeedsAttribute = true;
-                typeWork.AttributeTarget ??= (document.Id, declaration.Span);
+                AddCallFix(edits, document, root, model, diagnostic, cancellationToken);
             }
             else if (diagnostic.Id == DiagnosticDescriptors.NotPartialId
                 && FindDeclaration(root, diagnostic.Location.SourceSpan) is { } declaration
                 && model.GetDeclaredSymbol(declaration, cancellationToken) is { } declared)
             {
-                GetWork(work, declared);
+                edits.MakePartial(declared);
             }
         }
 
-        foreach (var pair in work)
-        {
-            PlanTypeEdits(solution, pair.Key, pair.Value, edits, cancellationToken);
-        }
-
-        foreach (var pair in edits)
-        {
-            var document = solution.GetDocument(pair.Key);
-            if (document is not null)
-            {
-                document = await ApplyAsync(document, pair.Value, cancellationToken).ConfigureAwait(false);
-                solution = document.Project.Solution;
-            }
-        }
-
-        return solution;
+        return edits.IsEmpty ? solution : await edits.ApplyAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private static TypeWork GetWork(Dictionary<INamedTypeSymbol, TypeWork> work, INamedTypeSymbol type)
+    /// <summary>SDPA001/004/005: the call's name becomes the wrapper's; the type gets the attribute and <c>partial</c>.</summary>
+    private static void AddCallFix(ChunkedAttentionEdits edits, Document document, SyntaxNode root, SemanticModel model, Diagnostic diagnostic, CancellationToken cancellationToken)
     {
-        if (!work.TryGetValue(type, out var typeWork))
+        if (!TryGetCallSite(diagnostic, root, model, cancellationToken, out var invocation, out var type, out var declaration))
         {
-            typeWork = new TypeWork();
-            work.Add(type, typeWork);
+            return;
         }
 
-        return typeWork;
-    }
-
-    private static DocumentEdits GetEdits(Dictionary<DocumentId, DocumentEdits> edits, DocumentId id)
-    {
-        if (!edits.TryGetValue(id, out var documentEdits))
-        {
-            documentEdits = new DocumentEdits();
-            edits.Add(id, documentEdits);
-        }
-
-        return documentEdits;
-    }
-
-    private static void PlanTypeEdits(
-        Solution solution,
-        INamedTypeSymbol type,
-        TypeWork typeWork,
-        Dictionary<DocumentId, DocumentEdits> edits,
-        CancellationToken cancellationToken)
-    {
-        // Every declaration of the type and of each container, wherever it lives, must be partial.
-        for (var current = type; current is not null; current = current.ContainingType)
-        {
-            foreach (var reference in current.DeclaringSyntaxReferences)
-            {
-                if (reference.GetSyntax(cancellationToken) is TypeDeclarationSyntax declaration
-                    && !declaration.Modifiers.Any(SyntaxKind.PartialKeyword)
-                    && solution.GetDocumentId(reference.SyntaxTree) is { } documentId)
-                {
-                    GetEdits(edits, documentId).Partial.Add(declaration.Span);
-                }
-            }
-        }
-
-        // The attribute goes on once, and only if no declaration of the type has it yet.
-        if (typeWork.NeedsAttribute && typeWork.AttributeTarget is { } target && !HasChunkedAttention(type))
-        {
-            GetEdits(edits, target.Document).Attribute.Add(target.Declaration);
-        }
-    }
-
-    private static bool HasChunkedAttention(INamedTypeSymbol type) =>
-        type.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == WellKnownNames.ChunkedAttentionAttribute);
-
-    private static async Task<Document> ApplyAsync(Document document, DocumentEdits edits, CancellationToken cancellationToken)
-    {
-        var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
-        if (root is null)
-        {
-            return document;
-        }
-
-        var endOfLine = DetectEndOfLine(root);
-        var targets = new List<SyntaxNode>();
-        foreach (var span in edits.CallNames)
-        {
-            if (FindNode<ExpressionSyntax>(root, span) is { } expression)
-            {
-                targets.Add(expression);
-            }
-        }
-
-        foreach (var span in edits.Partial.Concat(edits.Attribute).Distinct())
-        {
-            if (FindNode<TypeDeclarationSyntax>(root, span) is { } declaration)
-            {
-                targets.Add(declaration);
-            }
-        }
-
-        // ReplaceNodes hands each declaration over with its inner calls already renamed, so nested
-        // edits compose instead of overwriting each other.
-        var newRoot = root.ReplaceNodes(targets, (original, rewritten) =>
-        {
-            if (original is TypeDeclarationSyntax originalDeclaration)
-            {
-                var declaration = (TypeDeclarationSyntax)rewritten;
-                if (edits.Partial.Contains(originalDeclaration.Span))
-                {
-                    declaration = AddPartial(declaration);
-                }
-
-                if (edits.Attribute.Contains(originalDeclaration.Span))
-                {
-                    declaration = AddAttribute(declaration, endOfLine);
-                }
-
-                return declaration;
-            }
-
-            return SyntaxFactory.IdentifierName(WellKnownNames.GeneratedMethodName).WithTriviaFrom(original);
-        });
-
-        document = document.WithSyntaxRoot(newRoot);
-        if (edits.Attribute.Count > 0)
-        {
-            // Adds 'using ChunkedAttention;' where the file keeps its usings, then shortens the name.
-            document = await ImportAdder.AddImportsAsync(document, ImportAnnotation, cancellationToken: cancellationToken).ConfigureAwait(false);
-            document = await Simplifier.ReduceAsync(document, Simplifier.Annotation, cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
-
-        return document;
-    }
-
-    private static T? FindNode<T>(SyntaxNode root, TextSpan span)
-        where T : SyntaxNode =>
-        root.FindNode(span, getInnermostNodeForTie: true).AncestorsAndSelf().OfType<T>().FirstOrDefault(n => n.Span == span);
-
-    private static TypeDeclarationSyntax AddPartial(TypeDeclarationSyntax declaration)
-    {
-        if (declaration.Modifiers.Any(SyntaxKind.PartialKeyword))
-        {
-            return declaration;
-        }
-
-        // 'partial' must come right before the keyword ('static partial class', 'readonly partial struct').
-        if (declaration.Modifiers.Count == 0)
-        {
-            var keyword = declaration.Keyword;
-            var partial = SyntaxFactory.Token(keyword.LeadingTrivia, SyntaxKind.PartialKeyword, SyntaxFactory.TriviaList(SyntaxFactory.Space));
-            return declaration
-                .WithKeyword(keyword.WithLeadingTrivia(SyntaxFactory.TriviaList()))
-                .WithModifiers(SyntaxFactory.TokenList(partial));
-        }
-
-        return declaration.WithModifiers(declaration.Modifiers.Add(
-            SyntaxFactory.Token(SyntaxKind.PartialKeyword).WithTrailingTrivia(SyntaxFactory.Space)));
-    }
-
-    private static TypeDeclarationSyntax AddAttribute(TypeDeclarationSyntax declaration, SyntaxTrivia endOfLine)
-    {
-        var leading = declaration.GetLeadingTrivia();
-        var indentation = TrailingIndentation(leading);
-
-        // Written fully qualified and annotated: the import adder and simplifier turn it into
-        // [ChunkedAttention] plus a using directive, or keep a qualified name where a using cannot help.
-        var name = SyntaxFactory.QualifiedName(
-            SyntaxFactory.AliasQualifiedName(
-                SyntaxFactory.IdentifierName(SyntaxFactory.Token(SyntaxKind.GlobalKeyword)),
-                SyntaxFactory.IdentifierName(WellKnownNames.RuntimeNamespace)),
-            SyntaxFactory.IdentifierName(WellKnownNames.ChunkedAttentionAttributeShortName))
-            .WithAdditionalAnnotations(Simplifier.Annotation, ImportAnnotation);
-
-        var attributeList = SyntaxFactory.AttributeList(SyntaxFactory.SingletonSeparatedList(SyntaxFactory.Attribute(name)))
-            .WithLeadingTrivia(leading)
-            .WithTrailingTrivia(endOfLine);
-
-        var withoutLeading = declaration.WithLeadingTrivia(indentation);
-        return (TypeDeclarationSyntax)withoutLeading.WithAttributeLists(withoutLeading.AttributeLists.Insert(0, attributeList));
-    }
-
-    // The whitespace after the last line break of the leading trivia: the declaration's indentation.
-    private static SyntaxTriviaList TrailingIndentation(SyntaxTriviaList leading)
-    {
-        var result = new List<SyntaxTrivia>();
-        for (var i = leading.Count - 1; i >= 0; i--)
-        {
-            if (!leading[i].IsKind(SyntaxKind.WhitespaceTrivia))
-            {
-                break;
-            }
-
-            result.Insert(0, leading[i]);
-        }
-
-        return SyntaxFactory.TriviaList(result);
-    }
-
-    private static SyntaxTrivia DetectEndOfLine(SyntaxNode root)
-    {
-        foreach (var trivia in root.DescendantTrivia())
-        {
-            if (trivia.IsKind(SyntaxKind.EndOfLineTrivia))
-            {
-                return trivia;
-            }
-        }
-
-        return SyntaxFactory.EndOfLine(Environment.NewLine);
-    }
-
-    private sealed class TypeWork
-    {
-        public bool NeedsAttribute { get; set; }
-
-        public (DocumentId Document, TextSpan Declaration)? AttributeTarget { get; set; }
-    }
-
-    private sealed class DocumentEdits
-    {
-        public HashSet<TextSpan> CallNames { get; } = new();
-
-        public HashSet<TextSpan> Partial { get; } = new();
-
-        public HashSet<TextSpan> Attribute { get; } = new();
+        // Only the callee text changes ('nn.functional.scaled_dot_product_attention' or an alias or
+        // 'using static' form); arguments, comments and line breaks around it stay as they are.
+        edits.Replace(document.Id, invocation.Expression.Span, WellKnownNames.GeneratedMethodName);
+        edits.AddChunkedAttention(type, declaration);
     }
 }

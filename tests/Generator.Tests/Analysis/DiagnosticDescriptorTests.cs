@@ -44,7 +44,7 @@ public class DiagnosticDescriptorTests
         Assert.False(string.IsNullOrWhiteSpace(descriptor.MessageFormat.ToString()));
         Assert.False(string.IsNullOrWhiteSpace(descriptor.Description.ToString()));
         Assert.Equal(DiagnosticDescriptors.Category, descriptor.Category);
-        Assert.Equal($"https://github.com/chunkedattention/chunkedattention/blob/main/docs/diagnostics/{id}.md", descriptor.HelpLinkUri);
+        Assert.Equal(ExpectedHelpLink(id), descriptor.HelpLinkUri);
 
         var page = Path.Combine(RoslynTestSetup.RepositoryRoot, "docs", "diagnostics", id + ".md");
         Assert.True(File.Exists(page), $"Missing help page {page}");
@@ -75,6 +75,18 @@ public class DiagnosticDescriptorTests
             .Where(t => !t.IsAbstract && typeof(DiagnosticAnalyzer).IsAssignableFrom(t) && t.GetCustomAttribute<DiagnosticAnalyzerAttribute>() is not null)
             .Select(t => (DiagnosticAnalyzer)Activator.CreateInstance(t)!);
         Assert.Single(analyzers, a => a.SupportedDiagnostics.Any(d => d.Id == id));
+    }
+
+    /// <summary>
+    /// The help link the build's repository URL calls for: <c>&lt;url&gt;/blob/main/docs/diagnostics/SDPA00N.md</c>,
+    /// or none when the build knows no repository (a clone without an origin remote, and no
+    /// <c>-p:ChunkedAttentionRepositoryUrl</c>). The URL is read from this test assembly's own build.
+    /// </summary>
+    private static string ExpectedHelpLink(string id)
+    {
+        var url = typeof(DiagnosticDescriptorTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .Single(a => a.Key == "ChunkedAttentionRepositoryUrl").Value ?? string.Empty;
+        return url.Length == 0 ? string.Empty : $"{url.TrimEnd('/')}/blob/main/docs/diagnostics/{id}.md";
     }
 
     private static IEnumerable<DiagnosticDescriptor> AllDescriptors() =>

@@ -11,8 +11,16 @@ internal static class DiagnosticDescriptors
     /// <summary>One category, so a whole set can be configured with <c>dotnet_analyzer_diagnostic.category-ChunkedAttention.severity</c>.</summary>
     public const string Category = "ChunkedAttention";
 
-    /// <summary>Every help link is this base followed by <c>SDPA00N.md</c>.</summary>
-    public const string HelpLinkBase = "https://github.com/chunkedattention/chunkedattention/blob/main/docs/diagnostics/";
+    /// <summary>
+    /// Every help link is this base followed by <c>SDPA00N.md</c>: the repository URL the package was built
+    /// with (MSBuild property <c>ChunkedAttentionRepositoryUrl</c>, eng/RepositoryUrl.props) and
+    /// <c>/blob/main/docs/diagnostics/</c>. Empty, and so no help links, when the build knew no repository.
+    /// </summary>
+    public static string HelpLinkBase =>
+        RepositoryInfo.Url.Length == 0 ? string.Empty : RepositoryInfo.Url.TrimEnd('/') + "/blob/main/docs/diagnostics/";
+
+    /// <summary>The help link of diagnostic <paramref name="id"/>, or empty when there is no repository URL.</summary>
+    public static string HelpLink(string id) => HelpLinkBase.Length == 0 ? string.Empty : HelpLinkBase + id + ".md";
 
     public const string DirectCallInProcessorId = "SDPA001";
     public const string NotPartialId = "SDPA002";
@@ -122,5 +130,5 @@ internal static class DiagnosticDescriptors
         DiagnosticSeverity severity,
         bool isEnabledByDefault,
         string description) =>
-        new(id, title, messageFormat, Category, severity, isEnabledByDefault, description, HelpLinkBase + id + ".md");
+        new(id, title, messageFormat, Category, severity, isEnabledByDefault, description, HelpLink(id));
 }
