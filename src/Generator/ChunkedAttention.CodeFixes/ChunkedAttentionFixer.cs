@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
+using ChunkedAttention.CodeFixes.HandWrittenAttention;
 using ChunkedAttention.Generator;
 using ChunkedAttention.Generator.Analysis;
 using Microsoft.CodeAnalysis;
@@ -30,7 +31,8 @@ internal static class ChunkedAttentionFixer
     public static bool IsCallDiagnostic(string id) =>
         id is DiagnosticDescriptors.DirectCallInProcessorId
             or DiagnosticDescriptors.CausalWithMaskId
-            or DiagnosticDescriptors.DirectCallOutsideProcessorId;
+            or DiagnosticDescriptors.DirectCallOutsideProcessorId
+            || HandWrittenAttentionRewriter.IsChainDiagnostic(id);
 
     /// <summary>
     /// Finds the call a diagnostic points at and the type that would receive the wrapper. False
@@ -85,6 +87,11 @@ internal static class ChunkedAttentionFixer
     /// <summary>Applies the fixes for <paramref name="diagnostics"/> (any mix of IDs and documents) in one pass.</summary>
     public static async Task<Solution> FixAsync(Solution solution, IEnumerable<Diagnostic> diagnostics, CancellationToken cancellationToken)
     {
+        // Hand-written chains (SDPA007/SDPA008) become calls first; their diagnostics then point at
+        // the new calls, which the steps below treat like renamed calls.
+        (solution, var remaining) = await HandWrittenAttentionRewriter.RewriteAsync(solution, diagnostics, cancellationToken).ConfigureAwait(false);
+        diagnostics = remaining;
+
         var work = new Dictionary<INamedTypeSymbol, TypeWork>(SymbolEqualityComparer.Default);
         var edits = new Dictionary<DocumentId, DocumentEdits>();
 

@@ -17,7 +17,7 @@ public class DiagnosticDescriptorTests
         AllDescriptors().Select(d => new object[] { d.Id });
 
     [Fact]
-    public void Ids_are_SDPA001_to_SDPA006_with_the_contract_severities()
+    public void Ids_have_the_contract_severities()
     {
         var expected = new Dictionary<string, (DiagnosticSeverity Severity, bool Enabled)>
         {
@@ -27,6 +27,8 @@ public class DiagnosticDescriptorTests
             ["SDPA004"] = (DiagnosticSeverity.Warning, true),
             ["SDPA005"] = (DiagnosticSeverity.Info, false),
             ["SDPA006"] = (DiagnosticSeverity.Error, true),
+            ["SDPA007"] = (DiagnosticSeverity.Warning, true),
+            ["SDPA008"] = (DiagnosticSeverity.Info, false),
         };
 
         var actual = AllDescriptors().ToDictionary(d => d.Id, d => (d.DefaultSeverity, d.IsEnabledByDefault));

@@ -67,6 +67,20 @@ internal sealed class AttentionChainRecognizer
         }
     }
 
+    /// <summary>The query, key or value that is a plain reference, to read the dtype from (finite fills).</summary>
+    public static IOperation? DtypeSource(IOperation query, IOperation key, IOperation value)
+    {
+        foreach (var candidate in new[] { query, key, value })
+        {
+            if (OperationFacts.Referenced(OperationFacts.Strip(candidate)) is not null)
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
     private bool IsProduct(IInvocationOperation invocation, out IOperation left, out IOperation right)
     {
         left = null!;
@@ -1579,20 +1593,6 @@ internal sealed class AttentionChainRecognizer
             }
 
             return kept;
-        }
-
-        /// <summary>The query, key or value that is a plain reference, to read the dtype from (finite fills).</summary>
-        public static IOperation? DtypeSource(IOperation query, IOperation key, IOperation value)
-        {
-            foreach (var candidate in new[] { query, key, value })
-            {
-                if (OperationFacts.Referenced(OperationFacts.Strip(candidate)) is not null)
-                {
-                    return candidate;
-                }
-            }
-
-            return null;
         }
 
         // Moved values must still read the same thing at the final product, and moving them must not
