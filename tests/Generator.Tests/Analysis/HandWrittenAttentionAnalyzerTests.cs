@@ -158,17 +158,6 @@ public class HandWrittenAttentionAnalyzerTests
             """
         },
         {
-            "diffusers: baddbmm with beta 0 and alpha, bmm with the value",
-            """
-                public Tensor Forward(Tensor q, Tensor k, Tensor v, float scale)
-                {
-                    var scores = torch.baddbmm(torch.empty(1, 1, 1), q, k.transpose(-1, -2), beta: 0, alpha: scale);
-                    var probs = scores.softmax(-1);
-                    return torch.{|SDPA007:bmm|}(probs, v);
-                }
-            """
-        },
-        {
             "a local holding the transposed key, torch.softmax, a declared-only local",
             """
                 public Tensor Forward(Tensor q, Tensor k, Tensor v)
@@ -428,6 +417,17 @@ public class HandWrittenAttentionAnalyzerTests
                     s = s + 0;
             #endif
                     return s.softmax(-1).matmul(v);
+                }
+            """
+        },
+        {
+            "baddbmm (TorchSharp 0.107 binds its operands in another order than PyTorch)",
+            """
+                public Tensor Forward(Tensor q, Tensor k, Tensor v, float scale)
+                {
+                    var scores = torch.baddbmm(torch.empty(1, 1, 1), q, k.transpose(-1, -2), beta: 0, alpha: scale);
+                    var probs = scores.softmax(-1);
+                    return torch.bmm(probs, v);
                 }
             """
         },

@@ -680,8 +680,6 @@ internal sealed class AttentionChainRecognizer
             {
                 "matmul" or "bmm" => (_symbols.IsTensorMethod(method, method.Name) && invocation.Instance is not null && invocation.Arguments.Length == 1)
                     || (_symbols.IsTorchFunction(method, method.Name) && invocation.Arguments.Length == 2),
-                "baddbmm" => (_symbols.IsTensorMethod(method, "baddbmm") && invocation.Instance is not null)
-                    || _symbols.IsTorchFunction(method, "baddbmm"),
                 _ => false,
             };
         }
@@ -882,36 +880,7 @@ internal sealed class AttentionChainRecognizer
             IOperation keyOperand;
             int? contextRank = null;
             var name = scores.TargetMethod.Name;
-            if (name == "baddbmm")
-            {
-                contextRank = 3;
-                var isMethod = scores.Instance is not null;
-                var input = isMethod ? scores.Instance! : OperationFacts.ArgumentAt(scores, 0)!.Value;
-                queryOperand = OperationFacts.Argument(scores, "batch1")?.Value ?? throw Decline(DeclineReason.ScoresNotQueryTimesKeyTransposed);
-                keyOperand = OperationFacts.Argument(scores, "batch2")?.Value ?? throw Decline(DeclineReason.ScoresNotQueryTimesKeyTransposed);
-                var beta = OperationFacts.Argument(scores, "beta")?.Value;
-                var alpha = OperationFacts.Argument(scores, "alpha")?.Value;
-                if (alpha is not null && OperationFacts.Constant(alpha) is not 1.0)
-                {
-                    forward.Add(Scale(alpha, divides: false));
-                }
-
-                var betaValue = beta is null ? 1.0 : OperationFacts.Constant(beta);
-                if (betaValue == 1.0)
-                {
-                    // input + alpha·(q·kᵀ): the input is an additive mask applied after the scale.
-                    forward.Add(new PreStep(PreKind.Additive, input, null, null));
-                }
-                else if (betaValue != 0.0)
-                {
-                    throw Decline(DeclineReason.MaskNotMappable, "baddbmm beta");
-                }
-                else if (!Pure(input))
-                {
-                    throw Decline(DeclineReason.SideEffects, "baddbmm input");
-                }
-            }
-            else if (scores.Instance is { } instance)
+            if (scores.Instance is { } instance)
             {
                 queryOperand = instance;
                 keyOperand = scores.Arguments[0].Value;

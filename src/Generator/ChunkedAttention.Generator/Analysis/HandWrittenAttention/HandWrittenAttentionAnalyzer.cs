@@ -63,7 +63,6 @@ public sealed class HandWrittenAttentionAnalyzer : DiagnosticAnalyzer
             {
                 "scores:matmul" => "matmul",
                 "scores:bmm" => "bmm",
-                "scores:baddbmm" => "baddbmm",
                 "prescale" => "scaled query",
                 "scale" or "scale:default" => "scale",
                 "mask:additive" or "mask:additive?" => "additive mask",

@@ -95,7 +95,7 @@ internal sealed class TensorShapes
                     return SizeCount(invocation);
                 case "unsqueeze":
                     return Rank(receiver, depth + 1) + 1;
-                case "bmm" or "baddbmm":
+                case "bmm":
                     return 3;
                 case "matmul":
                     return MatmulRank(receiver, invocation.Arguments.Length > 0 ? invocation.Arguments[0].Value : null, depth);
@@ -113,7 +113,7 @@ internal sealed class TensorShapes
         {
             switch (method.Name)
             {
-                case "bmm" or "baddbmm":
+                case "bmm":
                     return 3;
                 case "matmul" when invocation.Arguments.Length >= 2:
                     return MatmulRank(invocation.Arguments[0].Value, invocation.Arguments[1].Value, depth);
