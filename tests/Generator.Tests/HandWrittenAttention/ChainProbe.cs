@@ -10,7 +10,7 @@ using Microsoft.CodeAnalysis.Operations;
 namespace ChunkedAttention.Generator.Tests.HandWrittenAttention;
 
 /// <summary>One candidate final product and what the recogniser made of it.</summary>
-internal sealed record ProbeResult(string File, int Line, string Type, ChainAnalysis Analysis)
+internal sealed record ProbeResult(string File, int Line, string Type, ChainAnalysis Analysis, bool InProcessor = true)
 {
     public string Outcome => Analysis.Chain is { } chain
         ? "fixed: " + chain.Summary
@@ -48,7 +48,8 @@ internal static class ChainProbe
                 }
 
                 var type = node.Ancestors().OfType<Microsoft.CodeAnalysis.CSharp.Syntax.BaseTypeDeclarationSyntax>().FirstOrDefault()?.Identifier.ValueText ?? "<top level>";
-                results.Add(new ProbeResult(System.IO.Path.GetFileName(tree.FilePath), node.GetLocation().GetLineSpan().StartLinePosition.Line + 1, type, analysis));
+                var name = node.Expression is Microsoft.CodeAnalysis.CSharp.Syntax.MemberAccessExpressionSyntax member ? member.Name : node.Expression;
+                results.Add(new ProbeResult(System.IO.Path.GetFileName(tree.FilePath), name.GetLocation().GetLineSpan().StartLinePosition.Line + 1, type, analysis));
             }
         }
 

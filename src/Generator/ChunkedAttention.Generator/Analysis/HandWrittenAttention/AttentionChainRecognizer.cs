@@ -187,6 +187,12 @@ internal sealed class AttentionChainRecognizer
 
         public ChainAnalysis Execute(IOperation weights, IOperation value)
         {
+            // Most products are not attention: say so before anything is followed (and declined).
+            if (!ReachesSoftmax(weights, 0))
+            {
+                return ChainAnalysis.NotAttention;
+            }
+
             // 1. After the softmax: dropout and casts, back to the softmax.
             AttentionDropout? dropout = null;
             var dropoutSeen = false;
@@ -893,10 +899,28 @@ internal sealed class AttentionChainRecognizer
                 contextRank = name == "bmm" ? 3 : null;
             }
 
-            var query = PeelQueryScale(queryOperand, forward);
-            var key = PeelKeyTranspose(keyOperand, contextRank);
+            var query = WithoutUpcast(PeelQueryScale(queryOperand, forward));
+            var key = WithoutUpcast(PeelKeyTranspose(keyOperand, contextRank));
             var rank = contextRank ?? (_owner._shapes.Rank(query) is { } qr && _owner._shapes.Rank(key) is { } kr && qr >= 2 && kr >= 2 ? Math.Max(qr, kr) : null);
             return (query, key, rank, "scores:" + name);
+        }
+
+        // q.to(Float32) / k.@float() before the product: an upcast of the scores, dropped like the
+        // softmax's (the call gets q, k and v in their own, common dtype).
+        private IOperation WithoutUpcast(IOperation operand)
+        {
+            if (OperationFacts.Strip(operand) is IInvocationOperation cast && IsDtypeCast(cast, out var inner, out var target))
+            {
+                if (target is null || !IsUpcastDtype(target))
+                {
+                    throw Decline(DeclineReason.CastNotUpcast, "query or key cast");
+                }
+
+                _upcast = true;
+                return inner;
+            }
+
+            return operand;
         }
 
         // q * s, s * q, q / s, q.mul(s), q.div(s), inline or through locals (q = q * scale;).
@@ -1079,9 +1103,39 @@ internal sealed class AttentionChainRecognizer
                     }
 
                     return false;
+                case IInvocationOperation { TargetMethod.Name: "permute" } permute when permute.Instance is { } permuted && _owner.IsTensor(permuted)
+                    && _symbols.IsFromTorchSharp(permute.TargetMethod) && SwapsLastTwo(permute):
+                    // permute(0, 1, 3, 2): its length is the rank, so it proves it swaps the last two dims.
+                    key = permuted;
+                    return true;
                 default:
                     return false;
             }
+        }
+
+        private static bool SwapsLastTwo(IInvocationOperation permute)
+        {
+            if (permute.Arguments.Length != 1 || permute.Arguments[0].Value is not IArrayCreationOperation { Initializer: { } order })
+            {
+                return false;
+            }
+
+            var dims = order.ElementValues.Select(OperationFacts.Integer).ToList();
+            var rank = dims.Count;
+            if (rank < 2 || dims.Any(d => d is null))
+            {
+                return false;
+            }
+
+            for (var i = 0; i < rank - 2; i++)
+            {
+                if (dims[i] != i)
+                {
+                    return false;
+                }
+            }
+
+            return dims[rank - 2] == rank - 1 && dims[rank - 1] == rank - 2;
         }
 
         // ---- Mask and scale ----
