@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Operations;
@@ -57,6 +58,8 @@ internal readonly record struct ScaleFactor(IOperation Value, bool Divides);
 /// </summary>
 internal sealed class AttentionChain
 {
+    private readonly Lazy<ImmutableArray<IOperation>> _removedStatements;
+
     public AttentionChain(
         IInvocationOperation final,
         IOperation query,
@@ -67,7 +70,7 @@ internal sealed class AttentionChain
         ImmutableArray<ScaleFactor> scale,
         bool scaleIsDefault,
         IOperation? finalStatement,
-        ImmutableArray<IOperation> removedStatements,
+        Lazy<ImmutableArray<IOperation>> removedStatements,
         ILocalSymbol? outputDeclaresLocal,
         ImmutableArray<string> steps)
     {
@@ -80,7 +83,7 @@ internal sealed class AttentionChain
         Scale = scale;
         ScaleIsDefault = scaleIsDefault;
         FinalStatement = finalStatement;
-        RemovedStatements = removedStatements;
+        _removedStatements = removedStatements;
         OutputDeclaresLocal = outputDeclaresLocal;
         Steps = steps;
     }
@@ -116,7 +119,7 @@ internal sealed class AttentionChain
     /// Statements that only fed the chain, in source order: the steps held in locals, and declarations
     /// of locals (such as a default scale) that nothing else reads once the chain is gone.
     /// </summary>
-    public ImmutableArray<IOperation> RemovedStatements { get; }
+    public ImmutableArray<IOperation> RemovedStatements => _removedStatements.Value;
 
     /// <summary>
     /// Set when the final statement assigns the result to a local whose declaration is removed

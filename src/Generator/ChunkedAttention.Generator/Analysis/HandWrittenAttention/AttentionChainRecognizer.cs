@@ -386,7 +386,8 @@ internal sealed class AttentionChainRecognizer
             var kept = KeptValues(query, key, value, mask, dropout, scaleIsDefault ? new List<ScaleFactor>() : factors);
             CheckMovedValues(kept);
             CheckDirectives();
-            var removed = RemovedStatements(kept);
+            // Only the fixer needs what else goes with the chain; the analyzer never asks.
+            var removed = new Lazy<ImmutableArray<IOperation>>(() => RemovedStatements(kept));
 
             return ChainAnalysis.Accepted(new AttentionChain(
                 _final,
@@ -1409,19 +1410,7 @@ internal sealed class AttentionChainRecognizer
         }
 
         // A size symbol proves E only while it keeps its value: never assigned in this member after its declaration.
-        private bool IsReassigned(ISymbol symbol)
-        {
-            var writes = 0;
-            foreach (var operation in _root.Descendants())
-            {
-                if (OperationFacts.Referenced(operation) is { } referenced && SymbolEqualityComparer.Default.Equals(referenced, symbol) && OperationFacts.IsWrite(operation))
-                {
-                    writes++;
-                }
-            }
-
-            return writes > 0;
-        }
+        private bool IsReassigned(ISymbol symbol) => MemberIndex.For(_root).IsWritten(symbol);
 
         // ---- Safety of the rewrite ----
 
@@ -1469,22 +1458,7 @@ internal sealed class AttentionChainRecognizer
                 return null;
             }
 
-            var references = new Dictionary<ISymbol, List<IOperation>>(SymbolEqualityComparer.Default);
-            foreach (var operation in _root.Descendants())
-            {
-                if (OperationFacts.Referenced(operation) is { } symbol && _intermediates.ContainsKey(symbol)
-                    && operation is ILocalReferenceOperation or IParameterReferenceOperation)
-                {
-                    if (!references.TryGetValue(symbol, out var list))
-                    {
-                        list = new List<IOperation>();
-                        references.Add(symbol, list);
-                    }
-
-                    list.Add(operation);
-                }
-            }
-
+            var index = MemberIndex.For(_root);
             var killed = KilledByFinalStatement();
             ILocalSymbol? outputLocal = null;
             var loop = EnclosingLoop(_final);
@@ -1500,13 +1474,14 @@ internal sealed class AttentionChainRecognizer
                 var declaredByChain = pair.Value.Any(d => d.IsDeclaration);
                 var declaredInsideLoop = loop is null || variable is ILocalSymbol local && IsDeclaredWithin(local, loop);
                 var isKilled = killed is not null && SymbolEqualityComparer.Default.Equals(killed, variable);
-                if (!references.TryGetValue(variable, out var list))
+                foreach (var indexed in index.References(variable))
                 {
-                    continue;
-                }
+                    var reference = indexed.Operation;
+                    if (reference is not (ILocalReferenceOperation or IParameterReferenceOperation))
+                    {
+                        continue;
+                    }
 
-                foreach (var reference in list)
-                {
                     if (_consumedReferences.Contains(reference))
                     {
                         continue;
@@ -1642,7 +1617,7 @@ internal sealed class AttentionChainRecognizer
                 var anchor = OperationFacts.Anchor(item.Operation);
                 var start = anchor?.Syntax.SpanStart ?? finalStart;
                 var written = ReadSymbols(item.Operation);
-                foreach (var statement in StatementsBetween(start + 1, finalStart))
+                foreach (var statement in between.Where(b => b.Syntax.SpanStart > start))
                 {
                     foreach (var symbol in written)
                     {
@@ -1700,9 +1675,9 @@ internal sealed class AttentionChainRecognizer
                 return result;
             }
 
-            foreach (var operation in _root.Descendants())
+            foreach (var operation in MemberIndex.For(_root).Statements)
             {
-                if (operation.Parent is not IBlockOperation || operation.IsImplicit && operation is IBlockOperation)
+                if (operation.IsImplicit && operation is IBlockOperation)
                 {
                     continue;
                 }

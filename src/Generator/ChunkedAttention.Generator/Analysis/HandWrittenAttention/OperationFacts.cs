@@ -125,20 +125,7 @@ internal static class OperationFacts
     }
 
     /// <summary>True when anything under <paramref name="root"/> writes <paramref name="symbol"/> (a local, parameter or field).</summary>
-    public static bool WritesTo(IOperation root, ISymbol symbol)
-    {
-        foreach (var operation in root.DescendantsAndSelf())
-        {
-            if (Referenced(operation) is { } referenced
-                && SymbolEqualityComparer.Default.Equals(referenced, symbol)
-                && IsWrite(operation))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    public static bool WritesTo(IOperation root, ISymbol symbol) => MemberIndex.For(root).WritesWithin(root, symbol);
 
     /// <summary>The statement holding <paramref name="operation"/>: its ancestor (or itself) whose parent is a block.</summary>
     public static IOperation? Anchor(IOperation operation)

@@ -91,6 +91,7 @@ internal static class StraightLineDefinitions
     /// <summary>The definition of <paramref name="variable"/> reaching the start of <paramref name="anchor"/> (a statement in a block).</summary>
     public static ReachingDefinition Find(ISymbol variable, IOperation anchor, InPlaceSteps inPlace)
     {
+        var members = MemberIndex.For(anchor);
         var current = anchor;
         while (current.Parent is IBlockOperation block)
         {
@@ -98,6 +99,11 @@ internal static class StraightLineDefinitions
             for (var i = index - 1; i >= 0; i--)
             {
                 var statement = block.Operations[i];
+                if (!members.Touches(statement, variable))
+                {
+                    continue;
+                }
+
                 var found = Classify(statement, variable, inPlace, out var definition);
                 if (found == Write.Definition)
                 {
@@ -169,21 +175,7 @@ internal static class StraightLineDefinitions
         return null;
     }
 
-    private static bool IsAssignedInside(ISymbol variable, IOperation block)
-    {
-        var function = OperationFacts.Function(block);
-        foreach (var operation in function.Descendants())
-        {
-            if (OperationFacts.Referenced(operation) is { } referenced
-                && SymbolEqualityComparer.Default.Equals(referenced, variable)
-                && OperationFacts.IsWrite(operation))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    private static bool IsAssignedInside(ISymbol variable, IOperation block) => MemberIndex.For(block).IsWritten(variable);
 
     private static int IndexOf(IBlockOperation block, IOperation statement)
     {
