@@ -366,7 +366,13 @@ internal sealed class AttentionChainRecognizer
 
             if (mask is not null)
             {
-                steps.Add("mask:" + mask.Kind.ToString().ToLowerInvariant() + (mask.NullChecked is null ? string.Empty : "?"));
+                var kind = mask.Kind switch
+                {
+                    AttentionMaskKind.Additive => "mask:additive",
+                    AttentionMaskKind.Boolean => "mask:boolean",
+                    _ => "mask:finitefill",
+                };
+                steps.Add(mask.NullChecked is null ? kind : kind + "?");
             }
 
             steps.Add(_upcast ? "softmax:upcast" : "softmax");
@@ -377,7 +383,7 @@ internal sealed class AttentionChainRecognizer
 
             if (dropout is not null)
             {
-                steps.Add("dropout:" + dropout.Kind.ToString().ToLowerInvariant());
+                steps.Add(dropout.Kind == AttentionDropoutKind.Module ? "dropout:module" : "dropout:functional");
             }
 
             CheckWrapper(mask, dropout, needsScale: !scaleIsDefault);
@@ -1720,16 +1726,24 @@ internal sealed class AttentionChainRecognizer
         // that reads a removed local in another configuration.
         private void CheckDirectives()
         {
-            var start = _final.Syntax.SpanStart;
-            foreach (var statement in _consumedStatements)
+            if (_final.Syntax.ContainsDirectives || _finalAnchor?.Syntax.ContainsDirectives == true)
             {
-                start = Math.Min(start, statement.Syntax.FullSpan.Start);
+                throw Decline(DeclineReason.PreprocessorDirective);
             }
 
-            var span = Microsoft.CodeAnalysis.Text.TextSpan.FromBounds(start, _final.Syntax.Span.End);
-            foreach (var trivia in _final.Syntax.SyntaxTree.GetRoot(_cancellationToken).DescendantTrivia(span, descendIntoTrivia: true))
+            if (_finalAnchor is null || _consumedStatements.Count == 0)
             {
-                if (trivia.IsDirective || trivia.IsKind(Microsoft.CodeAnalysis.CSharp.SyntaxKind.DisabledTextTrivia))
+                return;
+            }
+
+            // Directive trivia (and the disabled text between #if and #endif) belong to the next
+            // token, so they show up on a statement of the region or on the final statement.
+            var first = FirstChainPosition();
+            var end = _finalAnchor.Syntax.SpanStart;
+            foreach (var statement in MemberIndex.For(_root).Statements)
+            {
+                var start = statement.Syntax.SpanStart;
+                if (start >= first && start <= end && statement.Syntax.ContainsDirectives)
                 {
                     throw Decline(DeclineReason.PreprocessorDirective);
                 }

@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Linq;
 using System.Runtime.CompilerServices;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Operations;
@@ -6,7 +7,7 @@ using Microsoft.CodeAnalysis.Text;
 
 namespace ChunkedAttention.Generator.Analysis.HandWrittenAttention;
 
-/// <summary>One reference to a local, parameter, field or property in a member body.</summary>
+/// <summary>One reference to a local or parameter in a member body.</summary>
 /// <param name="Operation">The reference operation.</param>
 /// <param name="Position">Where it starts in the source.</param>
 /// <param name="IsWrite">True where it is assigned, incremented, passed by ref/out or deconstructed into.</param>
@@ -14,10 +15,11 @@ namespace ChunkedAttention.Generator.Analysis.HandWrittenAttention;
 internal readonly record struct MemberReference(IOperation Operation, int Position, bool IsWrite, bool IsDeclaration = false);
 
 /// <summary>
-/// Every reference and every statement of one member body, indexed once: the recogniser asks "is x
-/// written inside this statement?" and "who else reads x?" many times per chain, and each answer
-/// would otherwise walk the body again. Built on first use per operation tree and kept while the
-/// tree lives.
+/// Every reference to a local or parameter, and every statement, of one member body, indexed once:
+/// the recogniser asks "is x written inside this statement?" and "who else reads x?" many times per
+/// chain, and each answer would otherwise walk the body again. Built on first use per operation tree
+/// and kept while the tree lives. Fields and properties are not indexed (rarely asked about; the
+/// answer then walks the operation).
 /// </summary>
 internal sealed class MemberIndex
 {
@@ -27,8 +29,11 @@ internal sealed class MemberIndex
 
     private readonly Dictionary<ISymbol, List<MemberReference>> _references = new(SymbolEqualityComparer.Default);
 
+    private readonly IOperation _root;
+
     private MemberIndex(IOperation root)
     {
+        _root = root;
         var statements = new List<IOperation>();
         foreach (var operation in root.DescendantsAndSelf())
         {
@@ -37,13 +42,17 @@ internal sealed class MemberIndex
                 statements.Add(operation);
             }
 
-            if (OperationFacts.Referenced(operation) is { } symbol)
+            switch (operation)
             {
-                Add(symbol, new MemberReference(operation, operation.Syntax.SpanStart, OperationFacts.IsWrite(operation)));
-            }
-            else if (operation is IVariableDeclaratorOperation declarator)
-            {
-                Add(declarator.Symbol, new MemberReference(operation, operation.Syntax.SpanStart, IsWrite: false, IsDeclaration: true));
+                case ILocalReferenceOperation local:
+                    Add(local.Local, new MemberReference(operation, operation.Syntax.SpanStart, OperationFacts.IsWrite(operation)));
+                    break;
+                case IParameterReferenceOperation parameter:
+                    Add(parameter.Parameter, new MemberReference(operation, operation.Syntax.SpanStart, OperationFacts.IsWrite(operation)));
+                    break;
+                case IVariableDeclaratorOperation declarator:
+                    Add(declarator.Symbol, new MemberReference(operation, operation.Syntax.SpanStart, IsWrite: false, IsDeclaration: true));
+                    break;
             }
         }
 
@@ -72,13 +81,20 @@ internal sealed class MemberIndex
     /// <summary>The index of the member body holding <paramref name="operation"/>.</summary>
     public static MemberIndex For(IOperation operation) => Cache.GetValue(OperationFacts.Root(operation), static root => new MemberIndex(root));
 
-    /// <summary>Every reference to <paramref name="symbol"/> in source order.</summary>
+    /// <summary>Every reference to the local or parameter <paramref name="symbol"/> in source order.</summary>
     public IReadOnlyList<MemberReference> References(ISymbol symbol) =>
         _references.TryGetValue(symbol, out var list) ? list : None;
+
+    private static bool IsIndexed(ISymbol symbol) => symbol is ILocalSymbol or IParameterSymbol;
 
     /// <summary>True when <paramref name="symbol"/> is written anywhere in the member (its declaration aside).</summary>
     public bool IsWritten(ISymbol symbol)
     {
+        if (!IsIndexed(symbol))
+        {
+            return _root.DescendantsAndSelf().Any(o => OperationFacts.IsReferenceTo(o, symbol) && OperationFacts.IsWrite(o));
+        }
+
         foreach (var reference in References(symbol))
         {
             if (reference.IsWrite)
@@ -96,6 +112,11 @@ internal sealed class MemberIndex
     /// </summary>
     public bool Touches(IOperation operation, ISymbol symbol)
     {
+        if (!IsIndexed(symbol))
+        {
+            return true;
+        }
+
         var span = operation.Syntax.Span;
         var references = References(symbol);
         for (var i = FirstAtOrAfter(references, span.Start); i < references.Count && references[i].Position < span.End; i++)
@@ -112,6 +133,11 @@ internal sealed class MemberIndex
     /// <summary>True when <paramref name="symbol"/> is written inside <paramref name="operation"/> (by its source span).</summary>
     public bool WritesWithin(IOperation operation, ISymbol symbol)
     {
+        if (!IsIndexed(symbol))
+        {
+            return operation.DescendantsAndSelf().Any(o => OperationFacts.IsReferenceTo(o, symbol) && OperationFacts.IsWrite(o));
+        }
+
         var span = operation.Syntax.Span;
         var references = References(symbol);
         for (var i = FirstAtOrAfter(references, span.Start); i < references.Count && references[i].Position < span.End; i++)
