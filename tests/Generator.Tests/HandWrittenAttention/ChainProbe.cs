@@ -25,10 +25,12 @@ internal sealed record ProbeResult(string File, int Line, string Type, ChainAnal
 /// </summary>
 internal static class ChainProbe
 {
-    public static IReadOnlyList<ProbeResult> Run(params (string Path, string Text)[] files)
+    public static IReadOnlyList<ProbeResult> Run(params (string Path, string Text)[] files) =>
+        Run(GeneratorHarness.Compile(System.Array.Empty<string>())
+            .AddSyntaxTrees(files.Select(f => CSharpSyntaxTree.ParseText(f.Text, GeneratorHarness.ParseOptions(), path: f.Path))));
+
+    public static IReadOnlyList<ProbeResult> Run(Compilation compilation)
     {
-        var compilation = GeneratorHarness.Compile(System.Array.Empty<string>())
-            .AddSyntaxTrees(files.Select(f => CSharpSyntaxTree.ParseText(f.Text, GeneratorHarness.ParseOptions(), path: f.Path)));
         var recognizer = AttentionChainRecognizer.For(compilation, CancellationToken.None)!;
         var results = new List<ProbeResult>();
         foreach (var tree in compilation.SyntaxTrees)

@@ -19,7 +19,7 @@ using Microsoft.CodeAnalysis.Text;
 namespace ChunkedAttention.Generator.Tests.HandWrittenAttention;
 
 /// <summary>What <see cref="HandWrittenFixRunner"/> did to a set of files.</summary>
-internal sealed record FixRun(ImmutableArray<Diagnostic> Reported, IReadOnlyDictionary<string, string> Fixed);
+internal sealed record FixRun(Compilation Original, ImmutableArray<Diagnostic> Reported, IReadOnlyDictionary<string, string> Fixed);
 
 /// <summary>
 /// Runs the SDPA007/SDPA008 analyzer over some files, as a build would (SDPA008 raised), and
@@ -32,12 +32,18 @@ internal static class HandWrittenFixRunner
     {
         using var workspace = new AdhocWorkspace();
         var projectId = ProjectId.CreateNewId();
+        // As GeneratorHarness compiles (every warning wave, CS1591 off), so warnings before and after compare.
+        var specific = new Dictionary<string, ReportDiagnostic> { ["CS1591"] = ReportDiagnostic.Suppress };
+        if (includeOutsideProcessors)
+        {
+            specific[DiagnosticDescriptors.HandWrittenOutsideProcessorId] = ReportDiagnostic.Warn;
+        }
+
         var options = new CSharpCompilationOptions(
             OutputKind.DynamicallyLinkedLibrary,
             nullableContextOptions: NullableContextOptions.Enable,
-            specificDiagnosticOptions: includeOutsideProcessors
-                ? new Dictionary<string, ReportDiagnostic> { [DiagnosticDescriptors.HandWrittenOutsideProcessorId] = ReportDiagnostic.Warn }
-                : null);
+            warningLevel: 9999,
+            specificDiagnosticOptions: specific);
         var documents = files.Select(f => DocumentInfo.Create(
             DocumentId.CreateNewId(projectId),
             Path.GetFileName(f.Path),
@@ -82,7 +88,7 @@ internal static class HandWrittenFixRunner
             result.Add(document.FilePath!, (await document.GetTextAsync().ConfigureAwait(false)).ToString());
         }
 
-        return new FixRun(reported, result);
+        return new FixRun(compilation, reported, result);
     }
 
     private sealed class FixedDiagnostics : FixAllContext.DiagnosticProvider
