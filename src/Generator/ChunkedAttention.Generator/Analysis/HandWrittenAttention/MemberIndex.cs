@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
 using System.Runtime.CompilerServices;
@@ -27,7 +28,14 @@ internal sealed class MemberIndex
 
     private static readonly IReadOnlyList<MemberReference> None = new List<MemberReference>();
 
-    private readonly Dictionary<ISymbol, List<MemberReference>> _references = new(SymbolEqualityComparer.Default);
+    // Keyed by identity: an operation tree hands out one symbol instance per local and parameter,
+    // and hashing by identity is what keeps indexing cheap.
+    private readonly Dictionary<ISymbol, List<MemberReference>> _references = new(IdentityComparer.Instance);
+
+    private readonly ConcurrentDictionary<(ISymbol Variable, IOperation Anchor), ReachingDefinition> _definitions = new(DefinitionKeyComparer.Instance);
+
+    // Every symbol written anywhere in the member, fields and properties included.
+    private readonly HashSet<ISymbol> _written = new(SymbolEqualityComparer.Default);
 
     private readonly IOperation _root;
 
@@ -40,6 +48,11 @@ internal sealed class MemberIndex
             if (operation.Parent is IBlockOperation)
             {
                 statements.Add(operation);
+            }
+
+            if (OperationFacts.Referenced(operation) is { } written && OperationFacts.IsWrite(operation))
+            {
+                _written.Add(written);
             }
 
             switch (operation)
@@ -87,24 +100,41 @@ internal sealed class MemberIndex
 
     private static bool IsIndexed(ISymbol symbol) => symbol is ILocalSymbol or IParameterSymbol;
 
-    /// <summary>True when <paramref name="symbol"/> is written anywhere in the member (its declaration aside).</summary>
-    public bool IsWritten(ISymbol symbol)
+    /// <summary>The reaching definition of <paramref name="variable"/> at <paramref name="anchor"/>, computed once per member.</summary>
+    public ReachingDefinition Definition(ISymbol variable, IOperation anchor, System.Func<ReachingDefinition> compute)
     {
-        if (!IsIndexed(symbol))
+        if (_definitions.TryGetValue((variable, anchor), out var known))
         {
-            return _root.DescendantsAndSelf().Any(o => OperationFacts.IsReferenceTo(o, symbol) && OperationFacts.IsWrite(o));
+            return known;
         }
 
-        foreach (var reference in References(symbol))
-        {
-            if (reference.IsWrite)
-            {
-                return true;
-            }
-        }
-
-        return false;
+        var found = compute();
+        _definitions.TryAdd((variable, anchor), found);
+        return found;
     }
+
+    private sealed class DefinitionKeyComparer : IEqualityComparer<(ISymbol Variable, IOperation Anchor)>
+    {
+        public static readonly DefinitionKeyComparer Instance = new();
+
+        public bool Equals((ISymbol Variable, IOperation Anchor) x, (ISymbol Variable, IOperation Anchor) y) =>
+            ReferenceEquals(x.Anchor, y.Anchor) && IdentityComparer.Instance.Equals(x.Variable, y.Variable);
+
+        public int GetHashCode((ISymbol Variable, IOperation Anchor) key) =>
+            System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(key.Anchor) ^ IdentityComparer.Instance.GetHashCode(key.Variable);
+    }
+
+    private sealed class IdentityComparer : IEqualityComparer<ISymbol>
+    {
+        public static readonly IdentityComparer Instance = new();
+
+        public bool Equals(ISymbol? x, ISymbol? y) => ReferenceEquals(x, y) || (x is not null && SymbolEqualityComparer.Default.Equals(x, y));
+
+        public int GetHashCode(ISymbol obj) => obj.MetadataName.GetHashCode() ^ obj.Kind.GetHashCode();
+    }
+
+    /// <summary>True when <paramref name="symbol"/> is written anywhere in the member (its declaration aside).</summary>
+    public bool IsWritten(ISymbol symbol) => _written.Contains(symbol);
 
     /// <summary>
     /// True when <paramref name="operation"/> declares or references <paramref name="symbol"/>: the

@@ -92,6 +92,11 @@ internal static class StraightLineDefinitions
     public static ReachingDefinition Find(ISymbol variable, IOperation anchor, InPlaceSteps inPlace)
     {
         var members = MemberIndex.For(anchor);
+        return members.Definition(variable, anchor, () => Search(members, variable, anchor, inPlace));
+    }
+
+    private static ReachingDefinition Search(MemberIndex members, ISymbol variable, IOperation anchor, InPlaceSteps inPlace)
+    {
         var current = anchor;
         while (current.Parent is IBlockOperation block)
         {
@@ -235,7 +240,12 @@ internal static class StraightLineDefinitions
     private static Write ClassifyDeclaration(IVariableDeclarationGroupOperation group, IOperation statement, ISymbol variable, out Definition? definition)
     {
         definition = null;
-        var declarators = group.Declarations.SelectMany(d => d.Declarators).ToList();
+        var declarators = 0;
+        foreach (var declaration in group.Declarations)
+        {
+            declarators += declaration.Declarators.Length;
+        }
+
         foreach (var declaration in group.Declarations)
         {
             foreach (var declarator in declaration.Declarators)
@@ -251,7 +261,7 @@ internal static class StraightLineDefinitions
                     return Write.DeclaredWithoutValue;
                 }
 
-                definition = new Definition(DefinitionKind.Value, statement, initializer, target: null, isDeclaration: true, isSoleDeclarator: declarators.Count == 1);
+                definition = new Definition(DefinitionKind.Value, statement, initializer, target: null, isDeclaration: true, isSoleDeclarator: declarators == 1);
                 return Write.Definition;
             }
         }
