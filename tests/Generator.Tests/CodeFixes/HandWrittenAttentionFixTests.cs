@@ -443,4 +443,50 @@ public class HandWrittenAttentionFixTests
             """);
         await test.RunAsync();
     }
+
+    [Fact]
+    public async Task Disposed_and_using_intermediates_go_with_the_chain()
+    {
+        await Test.VerifyAsync("""
+            using static TorchSharp.torch;
+
+            class SelfAttention
+            {
+                Tensor Explicit(Tensor q, Tensor k, Tensor v)
+                {
+                    var scores = q.matmul(k.transpose(-2, -1)) / 8;
+                    var weights = scores.softmax(-1);
+                    scores.Dispose();
+                    var y = weights.{|SDPA007:matmul|}(v);
+                    weights.Dispose();
+                    return y;
+                }
+
+                Tensor Scoped(Tensor q, Tensor k, Tensor v)
+                {
+                    using var scores = q.matmul(k.transpose(-2, -1)) * 0.5;
+                    using var weights = scores.softmax(-1);
+                    return weights.{|SDPA007:matmul|}(v);
+                }
+            }
+            """, """
+            using ChunkedAttention;
+            using static TorchSharp.torch;
+
+            [ChunkedAttention]
+            partial class SelfAttention
+            {
+                Tensor Explicit(Tensor q, Tensor k, Tensor v)
+                {
+                    var y = ChunkedScaledDotProductAttention(q, k, v, scale: 1.0 / 8);
+                    return y;
+                }
+
+                Tensor Scoped(Tensor q, Tensor k, Tensor v)
+                {
+                    return ChunkedScaledDotProductAttention(q, k, v, scale: 0.5);
+                }
+            }
+            """);
+    }
 }

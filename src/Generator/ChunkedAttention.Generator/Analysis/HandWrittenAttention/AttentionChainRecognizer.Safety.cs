@@ -99,6 +99,12 @@ internal sealed partial class AttentionChainRecognizer
                         continue; // the output, assigned by the final statement, and what reads it later
                     }
 
+                    if (!inNestedFunction && position > firstDefinition && DisposeStatement(reference) is { } disposal)
+                    {
+                        _consumedStatements.Add(disposal); // 'scores.Dispose();' goes with the scores
+                        continue;
+                    }
+
                     throw Decline(DeclineReason.IntermediateUsedElsewhere, variable.Name);
                 }
 
@@ -116,6 +122,14 @@ internal sealed partial class AttentionChainRecognizer
 
             return outputLocal;
         }
+
+        // 'x.Dispose();' on its own line.
+        private static IOperation? DisposeStatement(IOperation reference) =>
+            reference.Parent is IInvocationOperation { TargetMethod.Name: "Dispose", Arguments.Length: 0 } dispose
+                && dispose.Instance == reference
+                && dispose.Parent is IExpressionStatementOperation { Parent: IBlockOperation } statement
+                ? statement
+                : null;
 
         // 'x = <final product>;': the final statement gives x a new value.
         private ISymbol? KilledByFinalStatement() =>
@@ -323,6 +337,14 @@ internal sealed partial class AttentionChainRecognizer
             if (_final.Syntax.ContainsDirectives || _finalAnchor?.Syntax.ContainsDirectives == true)
             {
                 throw Decline(DeclineReason.PreprocessorDirective);
+            }
+
+            foreach (var statement in _consumedStatements)
+            {
+                if (statement.Syntax.ContainsDirectives)
+                {
+                    throw Decline(DeclineReason.PreprocessorDirective);
+                }
             }
 
             if (_finalAnchor is null || _consumedStatements.Count == 0)
