@@ -489,4 +489,55 @@ public class HandWrittenAttentionFixTests
             }
             """);
     }
+
+    [Fact]
+    public async Task Other_spellings_of_each_step()
+    {
+        await Test.VerifyAsync("""
+            #nullable enable
+            using TorchSharp;
+            using static TorchSharp.torch;
+
+            class CrossAttention
+            {
+                Tensor Swapped(Tensor q, Tensor k, Tensor v, Tensor? pad)
+                {
+                    var s = q.matmul(k.swapaxes(-1, -2)) * 0.25;
+                    if (pad is not null) s = s.masked_fill(pad == 0, double.NegativeInfinity);
+                    var w = special.softmax(s, -1).type_as(q);
+                    return w.{|SDPA007:matmul|}(v);
+                }
+
+                Tensor Permuted(Tensor q, Tensor k, Tensor v, Tensor? bias)
+                {
+                    var s = q.matmul(k.permute(0, 1, 3, 2));
+                    if (!(bias is null))
+                    {
+                        s += bias.unsqueeze(1);
+                    }
+
+                    return nn.functional.dropout(s.softmax(-1), 0.2).{|SDPA007:matmul|}(v);
+                }
+            }
+            """, """
+            #nullable enable
+            using ChunkedAttention;
+            using TorchSharp;
+            using static TorchSharp.torch;
+
+            [ChunkedAttention]
+            partial class CrossAttention
+            {
+                Tensor Swapped(Tensor q, Tensor k, Tensor v, Tensor? pad)
+                {
+                    return ChunkedScaledDotProductAttention(q, k, v, attn_mask: pad?.ne(0), scale: 0.25);
+                }
+
+                Tensor Permuted(Tensor q, Tensor k, Tensor v, Tensor? bias)
+                {
+                    return ChunkedScaledDotProductAttention(q, k, v, attn_mask: bias?.unsqueeze(1), p: 0.2, scale: 1.0);
+                }
+            }
+            """);
+    }
 }

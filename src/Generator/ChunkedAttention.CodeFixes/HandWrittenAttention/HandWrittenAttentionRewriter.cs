@@ -337,18 +337,10 @@ internal static class HandWrittenAttentionRewriter
         return result;
     }
 
+    // The lines before the removed run (blank lines, header comments) take the place of the blank
+    // lines before the next statement, so the spacing is what it was at the top of the run.
     private static SyntaxTriviaList Carry(SyntaxTriviaList header, SyntaxTriviaList next)
     {
-        var hasComment = header.Any(t => t.IsKind(SyntaxKind.SingleLineCommentTrivia) || t.IsKind(SyntaxKind.MultiLineCommentTrivia)
-            || t.IsKind(SyntaxKind.SingleLineDocumentationCommentTrivia) || t.IsKind(SyntaxKind.MultiLineDocumentationCommentTrivia));
-        var startsWithBlankLine = header.Count > 0 && header[0].IsKind(SyntaxKind.EndOfLineTrivia);
-        var nextStartsWithBlankLine = next.Count > 0 && next[0].IsKind(SyntaxKind.EndOfLineTrivia);
-        if (!hasComment)
-        {
-            return startsWithBlankLine && !nextStartsWithBlankLine ? next.Insert(0, header[0]) : next;
-        }
-
-        // The header without its last line's indentation, then the next statement's own trivia.
         var end = header.Count;
         while (end > 0 && header[end - 1].IsKind(SyntaxKind.WhitespaceTrivia))
         {
@@ -356,16 +348,26 @@ internal static class HandWrittenAttentionRewriter
         }
 
         var merged = header.Take(end).ToList();
-        var skip = 0;
-        if (startsWithBlankLine || merged.Count == 0)
+        merged.AddRange(next.Skip(BlankLines(next)));
+        return SyntaxFactory.TriviaList(merged);
+    }
+
+    // How many leading trivia of the list are blank lines (optional whitespace, then a line break).
+    private static int BlankLines(SyntaxTriviaList trivia)
+    {
+        var count = 0;
+        for (var i = 0; i < trivia.Count; i++)
         {
-            while (skip < next.Count && next[skip].IsKind(SyntaxKind.EndOfLineTrivia))
+            if (trivia[i].IsKind(SyntaxKind.EndOfLineTrivia))
             {
-                skip++;
+                count = i + 1;
+            }
+            else if (!trivia[i].IsKind(SyntaxKind.WhitespaceTrivia))
+            {
+                break;
             }
         }
 
-        merged.AddRange(next.Skip(skip));
-        return SyntaxFactory.TriviaList(merged);
+        return count;
     }
 }
