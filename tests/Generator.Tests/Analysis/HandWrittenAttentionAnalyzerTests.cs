@@ -158,6 +158,26 @@ public class HandWrittenAttentionAnalyzerTests
             """
         },
         {
+            "query scaled by a compound assignment",
+            """
+                public Tensor Forward(Tensor q, Tensor k, Tensor v)
+                {
+                    q *= 0.125;
+                    return q.matmul(k.transpose(-2, -1)).softmax(-1).{|SDPA007:matmul|}(v);
+                }
+            """
+        },
+        {
+            "query scaled in place before the chain: the statement stays (it changes the caller's tensor), the scores are unscaled",
+            """
+                public Tensor Forward(Tensor q, Tensor k, Tensor v)
+                {
+                    q.mul_(0.125);
+                    return q.matmul(k.transpose(-2, -1)).softmax(-1).{|SDPA007:matmul|}(v);
+                }
+            """
+        },
+        {
             "a local holding the transposed key, torch.softmax, a declared-only local",
             """
                 public Tensor Forward(Tensor q, Tensor k, Tensor v)
@@ -428,6 +448,18 @@ public class HandWrittenAttentionAnalyzerTests
                     var scores = torch.baddbmm(torch.empty(1, 1, 1), q, k.transpose(-1, -2), beta: 0, alpha: scale);
                     var probs = scores.softmax(-1);
                     return torch.bmm(probs, v);
+                }
+            """
+        },
+        {
+            "scores scaled in place through an alias",
+            """
+                public Tensor Forward(Tensor q, Tensor k, Tensor v)
+                {
+                    var s = q.matmul(k.transpose(-2, -1));
+                    var alias = s;
+                    alias.mul_(0.125);
+                    return s.softmax(-1).matmul(v);
                 }
             """
         },

@@ -422,13 +422,15 @@ internal sealed partial class AttentionChainRecognizer
                             continue;
                         }
 
-                        if (definition.Kind != DefinitionKind.Value && IsScaleDefinition(definition))
+                        // 'q *= s;' rebinds q to a new tensor. 'q.mul_(s);' would scale the caller's tensor (or
+                        // what q views) in place, which removing the statement would change: not a pre-scale.
+                        if (definition.Kind == DefinitionKind.Compound && IsScaleDefinition(definition))
                         {
                             Consume(variable, definition, stripped);
+
+                            // The target is read too, for the value before the step.
                             factors.Add(FromDefinition(definition));
-                            current = definition.Target!;
-                            MarkMovedRead(current);
-                            current = PreviousValue(variable, definition);
+                            current = OperationFacts.Strip(definition.Target!);
                             continue;
                         }
                     }
@@ -449,8 +451,6 @@ internal sealed partial class AttentionChainRecognizer
 
         // The read of the unscaled query left behind by a consumed pre-scale: the call reads it later.
         private void MarkMovedRead(IOperation read) => _consumedReferences.Add(OperationFacts.Strip(read));
-
-        private IOperation PreviousValue(ISymbol variable, Definition definition) => OperationFacts.Strip(definition.Target!);
 
         private bool IsScaleDefinition(Definition definition) =>
             definition.Operation switch
