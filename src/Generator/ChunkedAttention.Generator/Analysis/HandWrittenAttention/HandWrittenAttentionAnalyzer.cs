@@ -33,7 +33,11 @@ public sealed class HandWrittenAttentionAnalyzer : DiagnosticAnalyzer
     public override void Initialize(AnalysisContext context)
     {
         context.EnableConcurrentExecution();
-        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+
+        // Generated code is skipped here, per candidate (see IsGenerated), not by Roslyn: its filter
+        // walks every token of a tree the first time a diagnostic is reported in it, which in a project
+        // with hand-written attention cost more than the analysis itself.
+        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.Analyze | GeneratedCodeAnalysisFlags.ReportDiagnostics);
         context.RegisterCompilationStartAction(static start =>
         {
             var symbols = TorchSharpSymbols.TryCreate(start.Compilation);
@@ -48,7 +52,7 @@ public sealed class HandWrittenAttentionAnalyzer : DiagnosticAnalyzer
                 return;
             }
 
-            var state = new CompilationState(symbols, recognizer);
+            var state = new CompilationState(symbols, recognizer, GeneratedCodeMark.For(start.Compilation), start.Options);
             start.RegisterOperationAction(state.AnalyzeInvocation, OperationKind.Invocation);
         });
     }
@@ -86,18 +90,23 @@ public sealed class HandWrittenAttentionAnalyzer : DiagnosticAnalyzer
     {
         private readonly TorchSharpSymbols _symbols;
         private readonly AttentionChainRecognizer _recognizer;
+        private readonly GeneratedCodeMark _generatedCode;
+        private readonly AnalyzerOptions _options;
         private readonly ConcurrentDictionary<INamedTypeSymbol, bool> _processorCache = new(SymbolEqualityComparer.Default);
+        private readonly ConcurrentDictionary<SyntaxTree, bool> _generatedTrees = new();
 
-        public CompilationState(TorchSharpSymbols symbols, AttentionChainRecognizer recognizer)
+        public CompilationState(TorchSharpSymbols symbols, AttentionChainRecognizer recognizer, GeneratedCodeMark generatedCode, AnalyzerOptions options)
         {
             _symbols = symbols;
             _recognizer = recognizer;
+            _generatedCode = generatedCode;
+            _options = options;
         }
 
         public void AnalyzeInvocation(OperationAnalysisContext context)
         {
             var invocation = (IInvocationOperation)context.Operation;
-            if (!_recognizer.IsCandidate(invocation))
+            if (!_recognizer.IsCandidate(invocation) || IsGenerated(invocation.Syntax.SyntaxTree, context.ContainingSymbol, context.CancellationToken))
             {
                 return;
             }
@@ -120,6 +129,26 @@ public sealed class HandWrittenAttentionAnalyzer : DiagnosticAnalyzer
                 properties,
                 string.Intern("'" + type.Name + "'"),
                 string.Intern(Describe(chain))));
+        }
+
+        // What Roslyn's own filter treats as generated: a generated file (name, header, .editorconfig),
+        // or a member or containing type marked [GeneratedCode].
+        private bool IsGenerated(SyntaxTree tree, ISymbol containingSymbol, System.Threading.CancellationToken cancellationToken)
+        {
+            if (_generatedTrees.GetOrAdd(tree, t => GeneratedCodeDetection.IsGenerated(t, _options, cancellationToken)))
+            {
+                return true;
+            }
+
+            for (ISymbol? current = containingSymbol; current is not null and not INamespaceSymbol; current = current.ContainingSymbol)
+            {
+                if (_generatedCode.IsOn(current))
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
 
         private bool IsProcessor(INamedTypeSymbol type) =>
