@@ -15,7 +15,7 @@ namespace ChunkedAttention.EndToEnd.Tests;
 /// The user's path through the packed package: install it in a fresh project, see SDPA001,
 /// accept the fix with <c>dotnet format</c>, build clean, and get the same result as native SDPA.
 /// </summary>
-public sealed class PackageEndToEndTests : IClassFixture<PackedPackageFixture>
+public sealed partial class PackageEndToEndTests : IClassFixture<PackedPackageFixture>
 {
     private const string TorchSharpVersion = "0.107.0";
     private const string LibTorchVersion = "2.10.0";

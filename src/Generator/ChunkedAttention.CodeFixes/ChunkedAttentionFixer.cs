@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
+using ChunkedAttention.CodeFixes.HandWrittenAttention;
 using ChunkedAttention.Generator;
 using ChunkedAttention.Generator.Analysis;
 using Microsoft.CodeAnalysis;
@@ -25,7 +26,8 @@ internal static class ChunkedAttentionFixer
     public static bool IsCallDiagnostic(string id) =>
         id is DiagnosticDescriptors.DirectCallInProcessorId
             or DiagnosticDescriptors.CausalWithMaskId
-            or DiagnosticDescriptors.DirectCallOutsideProcessorId;
+            or DiagnosticDescriptors.DirectCallOutsideProcessorId
+            || HandWrittenAttentionRewriter.IsChainDiagnostic(id);
 
     /// <summary>
     /// Whether the analyzer decided the fix applies: it passes the type that receives the wrapper only where the
@@ -93,6 +95,10 @@ internal static class ChunkedAttentionFixer
     /// </summary>
     public static async Task<Solution> FixAsync(Solution solution, IEnumerable<Diagnostic> diagnostics, CancellationToken cancellationToken)
     {
+        // Hand-written chains (SDPA007/SDPA008) become calls first; their diagnostics then point at
+        // the new calls, which the steps below treat like renamed calls.
+        (solution, var remaining) = await HandWrittenAttentionRewriter.RewriteAsync(solution, diagnostics, cancellationToken).ConfigureAwait(false);
+        diagnostics = remaining;
         var edits = new ChunkedAttentionEdits(solution);
 
         // A stable order makes the attribute land on the same declaration however Fix All batches.

@@ -27,6 +27,8 @@ public class DiagnosticDescriptorTests
             ["SDPA004"] = (DiagnosticSeverity.Warning, true),
             ["SDPA005"] = (DiagnosticSeverity.Info, false),
             ["SDPA006"] = (DiagnosticSeverity.Error, true),
+            ["SDPA007"] = (DiagnosticSeverity.Warning, true),
+            ["SDPA008"] = (DiagnosticSeverity.Info, false),
             ["SDPA009"] = (DiagnosticSeverity.Warning, true),
         };
 

@@ -45,7 +45,11 @@ internal static class RoslynTestSetup
         return solution.WithProjectCompilationOptions(projectId, options.WithSpecificDiagnosticOptions(specific));
     }
 
-    private static readonly string[] DisabledByDefault = { ChunkedAttention.Generator.Analysis.DiagnosticDescriptors.DirectCallOutsideProcessorId };
+    private static readonly string[] DisabledByDefault =
+    {
+        ChunkedAttention.Generator.Analysis.DiagnosticDescriptors.DirectCallOutsideProcessorId,
+        ChunkedAttention.Generator.Analysis.DiagnosticDescriptors.HandWrittenOutsideProcessorId,
+    };
 
     /// <summary>Adds the product references to a test's state.</summary>
     public static void AddProductReferences(SolutionState state, bool includeRuntime = true)

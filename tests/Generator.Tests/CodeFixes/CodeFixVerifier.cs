@@ -57,7 +57,7 @@ internal sealed class CodeFixTest<TCodeFix> : CSharpCodeFixTest<SdpaCallAnalyzer
     }
 
     protected override IEnumerable<DiagnosticAnalyzer> GetDiagnosticAnalyzers() =>
-        new DiagnosticAnalyzer[] { new SdpaCallAnalyzer(), new ChunkedAttentionAttributeAnalyzer() };
+        new DiagnosticAnalyzer[] { new SdpaCallAnalyzer(), new ChunkedAttentionAttributeAnalyzer(), new ChunkedAttention.Generator.Analysis.HandWrittenAttention.HandWrittenAttentionAnalyzer() };
 
     protected override IEnumerable<Type> GetSourceGenerators() => new[] { GeneratorType };
 

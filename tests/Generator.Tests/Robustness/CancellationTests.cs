@@ -96,8 +96,8 @@ public sealed class CancellationTests
                 .GetAnalyzerDiagnosticsAsync();
             var document = project.Documents.Single();
 
-            // One call diagnostic (Use chunked attention) and one SDPA002 (Make partial) from the workload.
-            foreach (var id in new[] { "SDPA001", "SDPA002" })
+            // One call diagnostic and one chain (Use chunked attention), and one SDPA002 (Make partial) from the workload.
+            foreach (var id in new[] { "SDPA001", "SDPA007", "SDPA002" })
             {
                 var diagnostic = diagnostics.First(d => d.Id == id);
                 var provider = RoslynPipeline.Fixers.Single(f => f.FixableDiagnosticIds.Contains(id));
@@ -179,8 +179,8 @@ public sealed class CancellationTests
             RoslynPipeline.CompilationOptions);
 
     /// <summary>
-    /// Many attention types, each with direct SDPA calls in several members and a [ChunkedAttention]
-    /// target, so both analyzers and the generator have work in every type. The last type is not
+    /// Many attention types, each with direct SDPA calls in several members, hand-written attention
+    /// and a [ChunkedAttention] target, so every analyzer and the generator have work in every type. The last type is not
     /// partial (an SDPA002 for the fix test).
     /// </summary>
     private static string Workload(int types)
@@ -197,6 +197,12 @@ public sealed class CancellationTests
                         public Tensor A(Tensor q, Tensor k, Tensor v) => nn.functional.scaled_dot_product_attention(q, k, v);
                         public Tensor B(Tensor q, Tensor k, Tensor v, Tensor m) => nn.functional.scaled_dot_product_attention(q, k, v, m, is_casual: true);
                         public Tensor C(Tensor q) { Tensor Local(Tensor x) => nn.functional.scaled_dot_product_attention(x, x, x); return Local(q); }
+                        public Tensor D(Tensor q, Tensor k, Tensor v, Tensor? m)
+                        {
+                            var s = q.matmul(k.transpose(-2, -1)) / System.Math.Sqrt(q.size(-1));
+                            if (m is not null) s = s + m;
+                            return s.softmax(-1).matmul(v);
+                        }
                     }
 
                     [ChunkedAttention(ChunkSize = {{64 + i}}, Devices = AttentionDevices.All)]

@@ -42,7 +42,7 @@ public sealed class CorpusSweepTests
 
         // The corpus exists to exercise every diagnostic and both fixes; if it stops doing so, the sweep proves less.
         var summary = stats.Describe();
-        foreach (var id in new[] { "SDPA001", "SDPA002", "SDPA003", "SDPA004", "SDPA005", "SDPA006" })
+        foreach (var id in new[] { "SDPA001", "SDPA002", "SDPA003", "SDPA004", "SDPA005", "SDPA006", "SDPA007", "SDPA008" })
         {
             Assert.Contains(id, summary, StringComparison.Ordinal);
         }

@@ -32,6 +32,8 @@ public sealed class RenderedMessageTests
         ["SDPA004"] = ("rejects with an ArgumentException at run time", "; use chunked attention: ChunkedScaledDotProductAttention"),
         ["SDPA005"] = ("materializes the full attention matrix", "; (use chunked attention|move the call).*ChunkedScaledDotProductAttention"),
         ["SDPA006"] = ("already declares a member named '", "; rename or remove"),
+        ["SDPA007"] = ("Hand-written attention in '", "; use chunked attention: one ChunkedScaledDotProductAttention call gives the same results"),
+        ["SDPA008"] = ("Hand-written attention in '", "; use chunked attention: one ChunkedScaledDotProductAttention call gives the same results"),
     };
 
     [Fact]

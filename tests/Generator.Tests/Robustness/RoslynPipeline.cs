@@ -8,7 +8,9 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using ChunkedAttention.CodeFixes;
+using ChunkedAttention.CodeFixes.HandWrittenAttention;
 using ChunkedAttention.Generator.Analysis;
+using ChunkedAttention.Generator.Analysis.HandWrittenAttention;
 using ChunkedAttention.Generator.Generation;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
@@ -51,11 +53,11 @@ internal static class RoslynPipeline
 {
     /// <summary>The analyzers a project referencing the package runs.</summary>
     public static ImmutableArray<DiagnosticAnalyzer> Analyzers { get; } =
-        ImmutableArray.Create<DiagnosticAnalyzer>(new SdpaCallAnalyzer(), new ChunkedAttentionAttributeAnalyzer());
+        ImmutableArray.Create<DiagnosticAnalyzer>(new SdpaCallAnalyzer(), new ChunkedAttentionAttributeAnalyzer(), new HandWrittenAttentionAnalyzer());
 
     /// <summary>The code fix providers the package ships.</summary>
     public static ImmutableArray<CodeFixProvider> Fixers { get; } =
-        ImmutableArray.Create<CodeFixProvider>(new UseChunkedAttentionCodeFixProvider(), new MakePartialCodeFixProvider());
+        ImmutableArray.Create<CodeFixProvider>(new UseChunkedAttentionCodeFixProvider(), new MakePartialCodeFixProvider(), new HandWrittenAttentionCodeFixProvider());
 
     /// <summary>"Feature '…' is not available in C# 7.3 / 8.0 / 9.0 / 10.0 / 11.0": the versions the cases use.</summary>
     private static readonly ImmutableHashSet<string> FeatureNotAvailableIds =
@@ -75,8 +77,8 @@ internal static class RoslynPipeline
     };
 
     /// <summary>
-    /// Compilation options of a user library, with SDPA005 (off by default) raised so its
-    /// analysis and fix run too.
+    /// Compilation options of a user library, with SDPA005 and SDPA008 (off by default) raised so
+    /// their analysis and fixes run too.
     /// </summary>
     public static CSharpCompilationOptions CompilationOptions { get; } = new(
         OutputKind.DynamicallyLinkedLibrary,
@@ -85,6 +87,7 @@ internal static class RoslynPipeline
         specificDiagnosticOptions: new Dictionary<string, ReportDiagnostic>
         {
             [DiagnosticDescriptors.DirectCallOutsideProcessorId] = ReportDiagnostic.Warn,
+            [DiagnosticDescriptors.HandWrittenOutsideProcessorId] = ReportDiagnostic.Warn,
         });
 
     /// <summary>A generator driver holding the product's generator.</summary>
@@ -340,7 +343,7 @@ internal static class RoslynPipeline
 
             var equivalenceKey = provider switch
             {
-                UseChunkedAttentionCodeFixProvider => UseChunkedAttentionCodeFixProvider.EquivalenceKey,
+                UseChunkedAttentionCodeFixProvider or HandWrittenAttentionCodeFixProvider => UseChunkedAttentionCodeFixProvider.EquivalenceKey,
                 MakePartialCodeFixProvider => MakePartialCodeFixProvider.EquivalenceKey,
                 _ => null,
             };

@@ -28,6 +28,8 @@ internal static class DiagnosticDescriptors
     public const string CausalWithMaskId = "SDPA004";
     public const string DirectCallOutsideProcessorId = "SDPA005";
     public const string MemberNameClashId = "SDPA006";
+    public const string HandWrittenInProcessorId = "SDPA007";
+    public const string HandWrittenOutsideProcessorId = "SDPA008";
     public const string CannotGenerateId = "SDPA009";
 
     /// <summary>SDPA001: direct SDPA call inside an attention processor.</summary>
@@ -83,6 +85,24 @@ internal static class DiagnosticDescriptors
         DiagnosticSeverity.Error,
         isEnabledByDefault: true,
         description: "The generator adds a private static ChunkedScaledDotProductAttention method and a ChunkedScaledDotProductAttentionOptions field to every [ChunkedAttention] type. A member of either name declared by hand would clash with them, so the generator skips the type until the member is renamed or removed.");
+
+    /// <summary>SDPA007: hand-written attention inside an attention processor, replaceable by one SDPA call.</summary>
+    public static readonly DiagnosticDescriptor HandWrittenInProcessor = Create(
+        HandWrittenInProcessorId,
+        title: "Hand-written attention in an attention processor",
+        messageFormat: "Hand-written attention in {0} ({1}) materializes the full attention matrix and can exhaust memory on MPS; use chunked attention: one ChunkedScaledDotProductAttention call gives the same results",
+        DiagnosticSeverity.Warning,
+        isEnabledByDefault: true,
+        description: "q·kᵀ, an optional scale and mask, a softmax over the last dim, an optional dropout and a product with the value compute scaled dot-product attention by hand, holding batch*heads*queries*keys scores at once on every device. Reported only where one ChunkedScaledDotProductAttention call (mask, dropout and scale passed through) gives the same results and nothing else reads the scores or weights; the fix replaces the chain with that call, marks the type [ChunkedAttention] and makes it partial.");
+
+    /// <summary>SDPA008: the same outside attention processors (off by default).</summary>
+    public static readonly DiagnosticDescriptor HandWrittenOutsideProcessor = Create(
+        HandWrittenOutsideProcessorId,
+        title: "Hand-written attention",
+        messageFormat: "Hand-written attention in {0} ({1}) materializes the full attention matrix and can exhaust memory on MPS; use chunked attention: one ChunkedScaledDotProductAttention call gives the same results",
+        DiagnosticSeverity.Info,
+        isEnabledByDefault: false,
+        description: "The same finding as SDPA007 for code that does not look like an attention processor (not a TorchSharp module, not marked [ChunkedAttention], no 'Attention'/'Attn' in its names). Off by default; enable it in .editorconfig to find every hand-written attention.");
 
     /// <summary>SDPA009: a [ChunkedAttention] type for which the generator cannot emit the wrapper.</summary>
     public static readonly DiagnosticDescriptor CannotGenerate = Create(
