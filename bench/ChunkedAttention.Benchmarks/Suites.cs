@@ -154,5 +154,11 @@ internal static class Suites
             2, 8, 16384, 16384, 64, false, Variant.Native, Variant.Chunked, Forced(1024), null, 9) { Training = true },
         new BenchmarkCase("train-self-16384-auto", "forward + backward, self B2 H8 L=S=16384 E64, ChunkSize 0 (auto)",
             2, 8, 16384, 16384, 64, false, Variant.Native, Variant.Chunked, Forced(0), null, 9) { Training = true },
+        // Issue 14's device figure: key blocks (the training kernel's recomputing backward) against native's fused
+        // forward + backward; peak device memory within 1.5x native's.
+        new BenchmarkCase("train-keys-16384", "forward + backward, key blocks, B1 H4 L=S=16384 E64, ChunkSize 512, KeyChunkSize 512",
+            1, 4, 16384, 16384, 64, false, Variant.Native, Variant.Chunked, Forced(512, 512), null, 5) { Training = true },
+        new BenchmarkCase("train-keys-16384-2048", "forward + backward, key blocks, B1 H4 L=S=16384 E64, ChunkSize 2048, KeyChunkSize 2048",
+            1, 4, 16384, 16384, 64, false, Variant.Native, Variant.Chunked, Forced(2048, 2048), null, 5) { Training = true },
     };
 }
