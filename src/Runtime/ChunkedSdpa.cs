@@ -86,11 +86,12 @@ public static class ChunkedSdpa
     /// <see cref="ChunkedAttentionOptions.Devices"/> and <see cref="ChunkedAttentionOptions.TryNativeFirst"/> are ignored here.</param>
     /// <returns>The attention result (N..., Hq, L, Ev), equal to native SDPA's (Float32: within 1e-5).</returns>
     /// <remarks>
-    /// Query chunks call native SDPA on slices (views, no copies) and write into one preallocated output.
-    /// Key blocks use an online softmax in Float32 (for Float16/BFloat16 inputs) with dropout applied to the
-    /// numerator only. When gradients are needed (grad mode on and query, key, value or a floating mask requires
-    /// grad) both paths run as one custom autograd function instead: forward keeps only the output and each row's
-    /// log-sum-exp, backward recomputes each step's scores, so training too holds one step's scores at a time.
+    /// Query chunks call native SDPA on slices (views, no copies) and join the results. Key blocks use an online
+    /// softmax (sums in Float32 for Float16/BFloat16 inputs) with dropout applied to the numerator only. When
+    /// gradients are needed (grad mode on and query, key, value or a floating mask requires grad) key blocks, and
+    /// query chunks wherever native SDPA has no fused backward (MPS, CPU, Float64; CUDA's fused kernels already save
+    /// only row statistics per chunk), run as one custom autograd function instead: forward keeps only the output and
+    /// each row's log-sum-exp, backward recomputes each step's scores, so training too holds one step's scores at a time.
     /// Its dropout keep-mask is a hash of the score position and a per-call key (the same in forward and backward);
     /// a floating mask that requires grad gets its gradient; double backward is not supported.
     /// </remarks>
@@ -251,7 +252,7 @@ public static class ChunkedSdpa
         ChunkPlanner.Plan(Shapes.ScoreBatch(query.shape, key.shape), query.size(-2), key.size(-2), query.dtype, options, environment);
 
     private static Tensor RunPlan(AttentionProblem problem, ChunkPlan plan, KernelHooks hooks) =>
-        plan.Chunked && TrainingKernel.Applies(problem) ? TrainingKernel.Run(problem, plan, hooks)
+        plan.Chunked && TrainingKernel.Applies(problem, plan) ? TrainingKernel.Run(problem, plan, hooks)
         : plan.KeyBlocks > 1 ? KeyBlockKernel.Run(problem, plan, hooks)
         : QueryChunkKernel.Run(problem, plan, hooks);
 

@@ -109,6 +109,20 @@ public class TrainingTests
         }
     }
 
+    [Theory]
+    [InlineData(DeviceType.CUDA, ScalarType.Float16, true)]
+    [InlineData(DeviceType.CUDA, ScalarType.BFloat16, true)]
+    [InlineData(DeviceType.CUDA, ScalarType.Float32, true)]
+    [InlineData(DeviceType.CUDA, ScalarType.Float64, false)]
+    [InlineData(DeviceType.MPS, ScalarType.Float16, false)]
+    [InlineData(DeviceType.MPS, ScalarType.Float32, false)]
+    [InlineData(DeviceType.CPU, ScalarType.Float32, false)]
+    public void QueryChunksKeepNativesBackwardOnlyWhereItIsFused(DeviceType device, ScalarType dtype, bool fused)
+    {
+        // Fused: native per query chunk saves row statistics only, so the recomputing kernel would only cost time.
+        Assert.Equal(fused, TrainingKernel.NativeBackwardIsFused(device, dtype));
+    }
+
     [Fact]
     public void OneStepPlansKeepNativeAndItsOwnBackward()
     {
