@@ -112,7 +112,11 @@ public static class CaseCheck
                 {
                     // A call that threw may still have launched kernels that fault later: surface that here, while the
                     // last step reported is native's (a fault ends the process; a device check's parent records it).
+                    // Synchronising is not enough: cuDNN's failed attention graph for an (L, 1) Float16 mask leaves a
+                    // sticky "misaligned address" that only the next operation reports (H200, cuDNN 9.19), so probe.
                     cuda.synchronize();
+                    using var probe = ones(1, device: device);
+                    probe.sum().to(CPU).Dispose();
                 }
             }
         }
@@ -138,7 +142,7 @@ public static class CaseCheck
 
         if (c.Gradients)
         {
-            paths.AddRange(CheckGradients(c, profile, t, dtype, keyBlocks, runNative: nativeSkipped is null));
+            paths.AddRange(CheckGradients(c, profile, t, dtype, keyBlocks, runNative: nativeSkipped is null, device, progress));
         }
 
         return new CaseResult(c, dtype, nativeVsExact, nativeRight, nativeError, paths);
@@ -149,10 +153,13 @@ public static class CaseCheck
             {
                 using var inner = NewDisposeScope();
                 Tensor ours;
+                progress?.Invoke("ours " + path);
                 using (no_grad())
                 {
                     ours = run();
                 }
+
+                Synchronize(device);
 
                 var vsExact = ReferenceAttention.MaxAbsDiff(ours, exact);
                 var vsNative = nativeRight ? ReferenceAttention.MaxAbsDiff(ours, native!) : double.NaN;
@@ -168,7 +175,8 @@ public static class CaseCheck
     }
 
     /// <summary>Gradients of sum(out * w) for query, key and value: chunked and native against exact Float64 autograd.</summary>
-    private static IEnumerable<PathResult> CheckGradients(AttentionCase c, CaseProfile profile, CaseTensors t, ScalarType dtype, bool keyBlocks, bool runNative)
+    private static IEnumerable<PathResult> CheckGradients(AttentionCase c, CaseProfile profile, CaseTensors t, ScalarType dtype, bool keyBlocks, bool runNative,
+        Device device, Action<string>? progress)
     {
         using var scope = NewDisposeScope();
         var exactLeaves = new[] { t.Query, t.Key, t.Value }.Select(x => x.detach().to(ScalarType.Float64, CPU).requires_grad_(true)).ToArray();
@@ -177,13 +185,15 @@ public static class CaseCheck
         (exactOut * weights).sum().backward();
         var exactGrads = exactLeaves.Select(x => x.grad!).ToArray();
 
-        Tensor[]? Grads(Func<CaseTensors, Tensor> run, out string? error)
+        Tensor[]? Grads(string step, Func<CaseTensors, Tensor> run, out string? error)
         {
             try
             {
+                progress?.Invoke(step);
                 var leaves = t.WithGrad();
                 var output = run(leaves);
                 (output * weights.to(output.dtype, output.device)).sum().backward();
+                Synchronize(device);
                 error = null;
                 return new[] { leaves.Query.grad!, leaves.Key.grad!, leaves.Value.grad! };
             }
@@ -194,8 +204,8 @@ public static class CaseCheck
             }
         }
 
-        var nativeGrads = runNative ? Grads(x => c.RunNative(x, profile), out _) : null;
-        var chunkedGrads = Grads(x => c.RunChunked(x, profile), out var chunkedError);
+        var nativeGrads = runNative ? Grads("native gradients", x => c.RunNative(x, profile), out _) : null;
+        var chunkedGrads = Grads("ours gradients", x => c.RunChunked(x, profile), out var chunkedError);
         var names = new[] { "query", "key", "value" };
         for (var i = 0; i < 3; i++)
         {
@@ -231,6 +241,16 @@ public static class CaseCheck
     /// <summary>Writes a difference compactly.</summary>
     public static string Format(double value) =>
         double.IsNaN(value) ? "-" : value.ToString("0.0E+0", CultureInfo.InvariantCulture);
+
+    // Device errors surface at the next synchronising call: on CUDA each step synchronises, so a fault is attributed
+    // to the step that caused it (a device check's parent reads the last step a child reported).
+    private static void Synchronize(Device device)
+    {
+        if (device.type == DeviceType.CUDA)
+        {
+            cuda.synchronize();
+        }
+    }
 
     private static string FirstLine(string message)
     {

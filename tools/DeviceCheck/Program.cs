@@ -179,7 +179,7 @@ internal static class DeviceCheckProgram
             {
                 if (line.StartsWith("STEP ", StringComparison.Ordinal))
                 {
-                    var parts = line.Split(' ');
+                    var parts = line.Split(' ', 3);
                     last = (int.Parse(parts[1], CultureInfo.InvariantCulture), parts[2]);
                 }
                 else if (Row.TryParse(line, out var row))
@@ -206,16 +206,16 @@ internal static class DeviceCheckProgram
                 break;
             }
 
-            if (at.Step == "native" && skipNative != at.Index)
+            if (at.Step.StartsWith("native", StringComparison.Ordinal) && skipNative != at.Index)
             {
-                Console.WriteLine($"  [{profile.Name}] {cases[at.Index].Name} [{dtype}]: native SDPA brought the process down ({fault}); rerunning the case without it");
+                Console.WriteLine($"  [{profile.Name}] {cases[at.Index].Name} [{dtype}]: native SDPA ({at.Step}) brought the process down ({fault}); rerunning the case without it");
                 start = at.Index;
                 skipNative = at.Index;
             }
             else
             {
-                Console.WriteLine($"  [{profile.Name}] {cases[at.Index].Name} [{dtype}]: FAIL: the runtime brought the process down ({fault})");
-                rows.Add(new Row(at.Index, cases[at.Index].Name, false, false, double.NaN, double.NaN, double.NaN, 0, 0, $"{cases[at.Index].Name}: runtime fault: {fault}", "not compared"));
+                Console.WriteLine($"  [{profile.Name}] {cases[at.Index].Name} [{dtype}]: FAIL: the runtime brought the process down in step '{at.Step}' ({fault})");
+                rows.Add(new Row(at.Index, cases[at.Index].Name, false, false, double.NaN, double.NaN, double.NaN, 0, 0, $"{cases[at.Index].Name}: runtime fault in '{at.Step}': {fault}", "not compared"));
                 start = at.Index + 1;
                 skipNative = null;
             }
