@@ -31,8 +31,12 @@ internal enum Variant
 /// <summary>Inputs of one attention call.</summary>
 internal sealed record AttentionInputs(Tensor Query, Tensor Key, Tensor Value, Tensor? Mask, bool IsCausal) : IDisposable
 {
+    /// <summary>The output's gradient that backward starts from (training cases only).</summary>
+    public Tensor? Upstream { get; init; }
+
     public void Dispose()
     {
+        Upstream?.Dispose();
         Query.Dispose();
         Key.Dispose();
         Value.Dispose();
@@ -57,8 +61,8 @@ internal sealed record ExperimentKernel(string Name, Func<AttentionInputs, Nativ
 /// <param name="Options">Options passed to the candidate.</param>
 /// <param name="TimeTarget">Largest acceptable candidate/baseline median ratio, if any.</param>
 /// <param name="Runs">Paired runs (after one warm-up pair); short cases need many for a stable median.</param>
-/// <param name="MemoryBaseline">Variant whose peak memory the candidate's is compared with, if any.</param>
-/// <param name="MemoryTarget">Largest acceptable candidate/memory-baseline peak ratio, if any.</param>
+/// <param name="MemoryBaseline">Variant whose memory the candidate's is compared with, if any.</param>
+/// <param name="MemoryTarget">Largest acceptable candidate/memory-baseline ratio of peaks (of extra memory where measured), if any.</param>
 internal sealed record BenchmarkCase(
     string Name,
     string Description,
@@ -82,7 +86,11 @@ internal sealed record BenchmarkCase(
     /// <summary>Largest acceptable candidate/floor median ratio, if any (the floor is timed when this is set or on a device).</summary>
     public double? FloorTarget { get; init; }
 
-    /// <summary>Forward and backward (gradients of query, key and value) instead of forward under no_grad.</summary>
+    /// <summary>
+    /// Forward and backward (gradients of query, key and value for the inputs' fixed upstream gradient) instead of
+    /// forward under no_grad. On the CPU, memory is then compared as extra memory: the peak above the process's
+    /// resident memory once the inputs exist (see the memory child in Program).
+    /// </summary>
     public bool Training { get; init; }
 
     /// <summary>The kernel <see cref="Variant.Experiment"/> runs.</summary>
@@ -91,7 +99,11 @@ internal sealed record BenchmarkCase(
     /// <summary>The cases of the CPU suite (the runtime issue's targets; what README's CPU table shows).</summary>
     public static IReadOnlyList<BenchmarkCase> All => Suites.Cpu;
 
-    /// <summary>Creates the case's inputs from a fixed seed: drawn in Float32 on the CPU, then converted and moved.</summary>
+    /// <summary>
+    /// Creates the case's inputs from a fixed seed: drawn in Float32 on the CPU, then converted and moved. Training
+    /// cases' query, key and value require grad, and they get a random upstream gradient (drawn after the value, so
+    /// query, key and value are the same as without it): a constant one would make every row's dO equal.
+    /// </summary>
     public AttentionInputs CreateInputs(Device? device = null, ScalarType dtype = ScalarType.Float32)
     {
         device ??= CPU;
@@ -115,11 +127,14 @@ internal sealed record BenchmarkCase(
             mask = sees.expand(Batch, 1, QueryRows, KeyRows).contiguous().to(device);
         }
 
+        Tensor? upstream = null;
         if (Training)
         {
             query.requires_grad_(true);
             key.requires_grad_(true);
             value.requires_grad_(true);
+            upstream = Place(randn(Batch, Heads, QueryRows, HeadDim));
+            scope.MoveToOuter(upstream);
         }
 
         scope.MoveToOuter(query, key, value);
@@ -128,10 +143,14 @@ internal sealed record BenchmarkCase(
             scope.MoveToOuter(mask);
         }
 
-        return new AttentionInputs(query, key, value, mask, IsCausal);
+        return new AttentionInputs(query, key, value, mask, IsCausal) { Upstream = upstream };
     }
 
-    /// <summary>Runs one variant once (forward, or forward and backward for training cases) and returns its output.</summary>
+    /// <summary>
+    /// Runs one variant once and returns its output; for training cases forward and backward (the gradients of query,
+    /// key and value for the inputs' upstream gradient, through torch.autograd.grad so that nothing accumulates
+    /// between runs), returning the query's gradient.
+    /// </summary>
     public Tensor Run(Variant variant, AttentionInputs inputs, NativeCallRecorder? floor = null)
     {
         if (variant == Variant.Floor)
@@ -147,7 +166,7 @@ internal sealed record BenchmarkCase(
         using var scope = NewDisposeScope();
         var output = Forward(variant, inputs, RuntimeSeam.Default);
         var grads = torch.autograd.grad(new[] { output }, new[] { inputs.Query, inputs.Key, inputs.Value },
-            new[] { ones_like(output) });
+            new[] { inputs.Upstream ?? throw new InvalidOperationException($"{Name}: training inputs without an upstream gradient") });
         return scope.MoveToOuter(grads[0]);
     }
 

@@ -14,7 +14,10 @@ using static TorchSharp.torch;
 // ratios. On CUDA the clock runs between torch.cuda.synchronize() calls, over a batch of back-to-back calls for
 // short cases (DeviceClock).
 // Memory: on the CPU each variant runs once in a fresh child process that reports its RSS high-water mark
-// (VmHWM); on CUDA one child process runs every case with PyTorch's cudaMallocAsync backend and reads the CUDA
+// (VmHWM). Training cases there also report extra memory: the child first runs the variant on a 256 x 256 problem
+// (libraries, thread pools and allocator arenas are then in place), allocates the case's inputs and upstream
+// gradient, resets the high-water mark (/proc/self/clear_refs, 5) and reads VmRSS as the baseline; extra = VmHWM
+// after forward + backward minus that baseline, the memory the call needed on top of what existed before it. On CUDA one child process runs every case with PyTorch's cudaMallocAsync backend and reads the CUDA
 // memory pool's used-memory high-water mark (CudaMemoryPool), reported as the peak above the inputs.
 return BenchmarkProgram.Run(args);
 
@@ -23,12 +26,12 @@ internal static class BenchmarkProgram
     private const string Usage =
         "usage: ChunkedAttention.Benchmarks [--device cpu|cuda|mps] [--dtype fp32|fp16|bf16] [--suite NAME]... [--case NAME]...\n" +
         "                                   [--no-memory] [--no-decode] [--decode-only] [--markdown FILE] [--once]\n" +
-        "suites: cpu (default on cpu), gpu, seed, experiments, training (default on cuda: gpu, seed); decode overhead runs unless --no-decode";
+        "suites: cpu (default on cpu), gpu, seed, experiments, training, cpu-training (default on cuda: gpu, seed); decode overhead runs unless --no-decode";
 
     public static int Run(string[] args)
     {
-        if (args.Length == 3 && args[0] == "--measure-memory")
-            return MeasureMemoryInThisProcess(args[1], Enum.Parse<Variant>(args[2]));
+        if (args.Length == 4 && args[0] == "--measure-memory")
+            return MeasureMemoryInThisProcess(args[1], Enum.Parse<Variant>(args[2]), Enum.Parse<ScalarType>(args[3]));
 
         var selected = new List<BenchmarkCase>();
         var suites = new List<string>();
@@ -101,7 +104,7 @@ internal static class BenchmarkProgram
 
         Console.WriteLine(clock.IsCuda
             ? $"ChunkedAttention benchmarks on {device} ({cuda.device_count()} device(s)), {Name(dtype)}, no grad unless a training case; host: {Environment.ProcessorCount} cores"
-            : $"ChunkedAttention benchmarks on CPU: {Environment.ProcessorCount} cores, {get_num_threads()} torch threads, {Name(dtype)}, no grad");
+            : $"ChunkedAttention benchmarks on CPU: {Environment.ProcessorCount} cores, {get_num_threads()} torch threads, {Name(dtype)}, no grad unless a training case");
         var rows = new List<ResultRow>();
         foreach (BenchmarkCase benchmark in selected)
         {
@@ -121,9 +124,9 @@ internal static class BenchmarkProgram
             {
                 row = row with
                 {
-                    BaselinePeakMiB = MeasureMemoryInChild(benchmark, benchmark.Baseline),
-                    CandidatePeakMiB = MeasureMemoryInChild(benchmark, benchmark.Candidate),
-                    MemoryBaselinePeakMiB = benchmark.MemoryBaseline is Variant v ? MeasureMemoryInChild(benchmark, v) : null,
+                    BaselineMemory = MeasureMemoryInChild(benchmark, benchmark.Baseline, dtype),
+                    CandidateMemory = MeasureMemoryInChild(benchmark, benchmark.Candidate, dtype),
+                    MemoryBaselineMemory = benchmark.MemoryBaseline is Variant v ? MeasureMemoryInChild(benchmark, v, dtype) : null,
                 };
             }
 
@@ -272,12 +275,13 @@ internal static class BenchmarkProgram
         if (child.ExitCode != 0)
             Console.Error.WriteLine($"  device memory measurement failed (exit {child.ExitCode}): {errors.Result.Trim().Split('\n')[0]}");
 
-        double? Peak(ResultRow r, Variant? v) => v is Variant x && peaks.TryGetValue((r.Case.Name, x), out double mib) ? mib : null;
+        MemoryFigure? Peak(ResultRow r, Variant? v) =>
+            v is Variant x && peaks.TryGetValue((r.Case.Name, x), out double mib) ? new MemoryFigure(mib, null) : null;
         return rows.Select(r => r with
         {
-            BaselinePeakMiB = Peak(r, r.Case.Baseline),
-            CandidatePeakMiB = Peak(r, r.Case.Candidate),
-            MemoryBaselinePeakMiB = Peak(r, r.Case.MemoryBaseline),
+            BaselineMemory = Peak(r, r.Case.Baseline),
+            CandidateMemory = Peak(r, r.Case.Candidate),
+            MemoryBaselineMemory = Peak(r, r.Case.MemoryBaseline),
         }).ToList();
     }
 
@@ -317,7 +321,7 @@ internal static class BenchmarkProgram
         return 0;
     }
 
-    private static double? MeasureMemoryInChild(BenchmarkCase benchmark, Variant variant)
+    private static MemoryFigure? MeasureMemoryInChild(BenchmarkCase benchmark, Variant variant, ScalarType dtype)
     {
         string self = Environment.ProcessPath ?? "dotnet";
         var info = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -326,34 +330,60 @@ internal static class BenchmarkProgram
         info.ArgumentList.Add("--measure-memory");
         info.ArgumentList.Add(benchmark.Name);
         info.ArgumentList.Add(variant.ToString());
+        info.ArgumentList.Add(dtype.ToString());
         using Process child = Process.Start(info)!;
+        var errors = child.StandardError.ReadToEndAsync();
         string output = child.StandardOutput.ReadToEnd();
-        string errors = child.StandardError.ReadToEnd();
         child.WaitForExit();
-        if (child.ExitCode != 0 || !double.TryParse(output.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out double mib))
+        string[] figures = output.Trim().Split(' ');
+        if (child.ExitCode != 0 || !double.TryParse(figures[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double mib))
         {
-            Console.Error.WriteLine($"  memory measurement of {benchmark.Name}/{variant} failed: {errors.Trim()}");
+            Console.Error.WriteLine($"  memory measurement of {benchmark.Name}/{variant} failed: {errors.Result.Trim()}");
             return null;
         }
-        return mib;
+
+        double? extra = figures.Length > 1 ? double.Parse(figures[1], CultureInfo.InvariantCulture) : null;
+        return new MemoryFigure(mib, extra);
     }
 
-    private static int MeasureMemoryInThisProcess(string caseName, Variant variant)
+    /// <summary>The CPU memory child: prints the RSS high-water mark in MiB, and for training cases the extra memory after it.</summary>
+    private static int MeasureMemoryInThisProcess(string caseName, Variant variant, ScalarType dtype)
     {
         BenchmarkCase benchmark = Suites.Every.First(c => c.Name == caseName);
-        using var noGrad = no_grad();
-        using AttentionInputs inputs = benchmark.CreateInputs();
-        using Tensor output = benchmark.Run(variant, inputs);
-        Console.WriteLine(PeakResidentMiB().ToString("F0", CultureInfo.InvariantCulture));
+        if (!benchmark.Training)
+        {
+            using var noGrad = no_grad();
+            using AttentionInputs inputs = benchmark.CreateInputs(CPU, dtype);
+            using Tensor output = benchmark.Run(variant, inputs);
+            Console.WriteLine(ResidentMiB("VmHWM:").ToString("F0", CultureInfo.InvariantCulture));
+            return 0;
+        }
+
+        // Warm-up on a small problem: code, thread pools and allocator arenas are not the call's memory.
+        BenchmarkCase small = benchmark with { QueryRows = 256, KeyRows = 256 };
+        using (AttentionInputs warmInputs = small.CreateInputs(CPU, dtype))
+        using (Tensor warm = small.Run(variant, warmInputs))
+        {
+        }
+
+        using AttentionInputs trainingInputs = benchmark.CreateInputs(CPU, dtype);
+        File.WriteAllText("/proc/self/clear_refs", "5"); // resets VmHWM to the current RSS
+        double baseline = ResidentMiB("VmRSS:");
+        using (Tensor gradient = benchmark.Run(variant, trainingInputs))
+        {
+        }
+
+        double peak = ResidentMiB("VmHWM:");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{peak:F0} {peak - baseline:F0}"));
         return 0;
     }
 
-    /// <summary>The process's RSS high-water mark (Linux /proc; the OS keeps it, not the GC).</summary>
-    private static double PeakResidentMiB()
+    /// <summary>A line of /proc/self/status in MiB: VmHWM (the RSS high-water mark, kept by the OS, not the GC) or VmRSS.</summary>
+    private static double ResidentMiB(string field)
     {
         foreach (string line in File.ReadLines("/proc/self/status"))
         {
-            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+            if (line.StartsWith(field, StringComparison.Ordinal))
                 return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
         }
         throw new PlatformNotSupportedException("Peak memory is read from /proc/self/status (Linux only).");
@@ -374,18 +404,34 @@ internal static class BenchmarkProgram
     }
 }
 
+/// <summary>
+/// One variant's memory: the peak (the child's RSS high-water mark on the CPU; on CUDA the pool's peak above the
+/// inputs) and, for CPU training cases, the extra memory over the process's resident memory once the inputs exist.
+/// </summary>
+internal sealed record MemoryFigure(double PeakMiB, double? ExtraMiB)
+{
+    public override string ToString() => ExtraMiB is double e
+        ? string.Create(CultureInfo.InvariantCulture, $"{PeakMiB:F0} (+{e:F0})")
+        : PeakMiB.ToString("F0", CultureInfo.InvariantCulture);
+}
+
 internal sealed record ResultRow(BenchmarkCase Case, double BaselineMs, double CandidateMs, double Ratio, double MaxDifference)
 {
-    public double? BaselinePeakMiB { get; init; }
-    public double? CandidatePeakMiB { get; init; }
-    public double? MemoryBaselinePeakMiB { get; init; }
+    public MemoryFigure? BaselineMemory { get; init; }
+    public MemoryFigure? CandidateMemory { get; init; }
+    public MemoryFigure? MemoryBaselineMemory { get; init; }
     public double? FloorMs { get; init; }
     public double? FloorRatio { get; init; }
     public int? FloorCalls { get; init; }
     public int Reps { get; init; } = 1;
     public string? Plan { get; init; }
 
-    public double? MemoryRatio => MemoryBaselinePeakMiB is double m && CandidatePeakMiB is double c ? c / m : null;
+    /// <summary>Candidate / memory baseline, of extra memory where both were measured (CPU training), else of peaks.</summary>
+    public double? MemoryRatio => MemoryBaselineMemory is { } m && CandidateMemory is { } c
+        ? (m.ExtraMiB is double me && c.ExtraMiB is double ce ? ce / me : c.PeakMiB / m.PeakMiB)
+        : null;
+
+    private string MemoryKind => CandidateMemory?.ExtraMiB is not null && MemoryBaselineMemory?.ExtraMiB is not null ? "extra" : "peak";
 
     public bool Met => (Case.TimeTarget is not double t || Ratio <= t)
         && (Case.FloorTarget is not double f || FloorRatio is not double fr || fr <= f)
@@ -400,17 +446,20 @@ internal sealed record ResultRow(BenchmarkCase Case, double BaselineMs, double C
         (Plan is not null ? $", plan {Plan}" : "") +
         $", max |diff| {MaxDifference:E1}" +
         (Reps > 1 ? $", {Reps} calls per timed batch" : "") +
-        (CandidatePeakMiB is double c ? $", peak {BaselinePeakMiB:F0} / {c:F0} MiB" : "") +
-        (MemoryRatio is double r ? $", peak vs {Case.MemoryBaseline} {r:F3} (target <= {Case.MemoryTarget:F2})" : "");
+        (CandidateMemory is { } c ? $", peak{(c.ExtraMiB is null ? "" : " (+extra)")} {BaselineMemory?.ToString() ?? "-"} / {c} MiB" : "") +
+        (MemoryRatio is double r ? $", {MemoryKind} vs {Case.MemoryBaseline} ({MemoryBaselineMemory} MiB) {r:F3} (target <= {Case.MemoryTarget:F3})" : "");
 
     public static string Table(IEnumerable<ResultRow> rows, bool device = false)
     {
         var list = rows.ToList();
         bool floors = list.Any(r => r.FloorRatio is not null);
-        string peakHeader = device ? "peak MiB above inputs (baseline / candidate)" : "peak MiB (baseline / candidate)";
+        bool extra = list.Any(r => r.CandidateMemory?.ExtraMiB is not null);
+        string peakHeader = device ? "peak MiB above inputs (baseline / candidate)"
+            : extra ? "peak MiB (+extra) (baseline / candidate)" : "peak MiB (baseline / candidate)";
+        string versusHeader = list.All(r => r.Case.MemoryBaseline is null or Variant.Manual) ? "vs manual peak" : "vs memory baseline";
         var lines = new List<string>
         {
-            "| case | baseline | baseline ms | candidate | candidate ms | ratio | target |" + (floors ? " floor ms | vs floor | floor target |" : "") + $" max abs diff | {peakHeader} | vs manual peak |",
+            "| case | baseline | baseline ms | candidate | candidate ms | ratio | target |" + (floors ? " floor ms | vs floor | floor target |" : "") + $" max abs diff | {peakHeader} | {versusHeader} |",
             "| --- | --- | ---: | --- | ---: | ---: | --- |" + (floors ? " ---: | ---: | --- |" : "") + " ---: | ---: | ---: |",
         };
         foreach (ResultRow r in list)
@@ -419,8 +468,10 @@ internal sealed record ResultRow(BenchmarkCase Case, double BaselineMs, double C
             string floor = !floors ? "" : r.FloorRatio is double fr
                 ? $" {r.Ms(r.FloorMs!.Value)} | {fr:F3} | {(r.Case.FloorTarget is double ft ? $"<= {ft:F2} {(fr <= ft ? "met" : "MISSED")}" : "-")} |"
                 : " - | - | - |";
-            string peak = r.CandidatePeakMiB is double c ? $"{r.BaselinePeakMiB:F0} / {c:F0}" : "-";
-            string manual = r.MemoryRatio is double m ? $"{r.MemoryBaselinePeakMiB:F0} MiB; {m:F3} {(m <= r.Case.MemoryTarget ? "met" : "MISSED")}" : "-";
+            string peak = r.CandidateMemory is { } c ? $"{r.BaselineMemory?.ToString() ?? "-"} / {c}" : "-";
+            string manual = r.MemoryRatio is double m
+                ? $"{(r.Case.MemoryBaseline == Variant.Manual ? "" : r.Case.MemoryBaseline + " ")}{r.MemoryBaselineMemory} MiB; {(r.MemoryKind == "extra" ? "extra " : "")}{m:F3} {(m <= r.Case.MemoryTarget ? "met" : "MISSED")}"
+                : "-";
             lines.Add($"| {r.Case.Name} | {r.Case.Baseline} | {r.Ms(r.BaselineMs)} | {r.Case.Candidate} | {r.Ms(r.CandidateMs)} | {r.Ratio:F3} | {target} |{floor} {r.MaxDifference:E1} | {peak} | {manual} |");
         }
         return string.Join(Environment.NewLine, lines);
