@@ -27,11 +27,13 @@ public sealed class RepeatedPassTests
             {
                 Tensor A(Tensor q) => nn.functional.scaled_dot_product_attention(q, q, q);                          // SDPA001
                 Tensor B(Tensor q, Tensor m) => nn.functional.scaled_dot_product_attention(q, q, q, m, is_casual: true); // SDPA004
+                Tensor C(Tensor q, Tensor k, Tensor v) => (q.matmul(k.transpose(-2, -1)) / 8).softmax(-1).matmul(v);   // SDPA007
             }
 
             static class Ops
             {
                 public static Tensor Apply(Tensor q) => nn.functional.scaled_dot_product_attention(q, q, q);        // SDPA005
+                public static Tensor Attend(Tensor q, Tensor m) => q.matmul(q.transpose(-2, -1)).add(m).softmax(-1).matmul(q); // SDPA008
             }
 
             [ChunkedAttention]
@@ -54,7 +56,7 @@ public sealed class RepeatedPassTests
     [Fact]
     public async Task Two_span_filtered_passes_over_one_CompilationWithAnalyzers_report_equal_diagnostics()
     {
-        // Every rule on, SDPA005 included, as a project that raises it in .editorconfig.
+        // Every rule on, SDPA005 and SDPA008 included, as a project that raises it in .editorconfig.
         var compilation = GeneratorHarness.Compile(new[] { Source });
         compilation = compilation.WithOptions(compilation.Options.WithSpecificDiagnosticOptions(
             IdeHost.Analyzers.SelectMany(a => a.SupportedDiagnostics)
@@ -66,7 +68,7 @@ public sealed class RepeatedPassTests
         // Where the diagnostics are, from a separate analysis (so nothing below is served from its cache).
         var all = await compilation.WithAnalyzers(IdeHost.Analyzers).GetAnalyzerDiagnosticsAsync();
         Assert.Equal(
-            new[] { "SDPA001", "SDPA002", "SDPA003", "SDPA004", "SDPA005", "SDPA006", "SDPA009" },
+            new[] { "SDPA001", "SDPA002", "SDPA003", "SDPA004", "SDPA005", "SDPA006", "SDPA007", "SDPA008", "SDPA009" },
             all.Select(d => d.Id).Distinct().OrderBy(id => id).ToArray());
 
         var analysis = compilation.WithAnalyzers(IdeHost.Analyzers);

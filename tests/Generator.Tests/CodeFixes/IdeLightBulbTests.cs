@@ -68,6 +68,67 @@ public sealed class IdeLightBulbTests
             """,
             new[] { "SDPA005" }
         },
+        {
+            "SDPA007 on a hand-written chain in a module",
+            """
+            using System;
+            using TorchSharp.Modules;
+            using static TorchSharp.torch;
+
+            namespace Models;
+
+            public class CausalSelfAttention : nn.Module<Tensor, Tensor, Tensor>
+            {
+                private readonly Dropout attn_dropout = nn.Dropout(0.1);
+
+                public CausalSelfAttention() : base(nameof(CausalSelfAttention)) { }
+
+                public override Tensor forward(Tensor x, Tensor mask)
+                {
+                    var att = x.matmul(x.transpose(-2, -1)) * (1.0 / Math.Sqrt(x.size(-1)));
+                    att = att.masked_fill(mask == 0, float.NegativeInfinity);
+                    att = nn.functional.softmax(att, dim: -1);
+                    att = attn_dropout.forward(att);
+                    return att.matmul(x);
+                }
+            }
+            """,
+            new[] { "SDPA007" }
+        },
+        {
+            "two SDPA007 chains in one nested type, and SDPA008 in a helper",
+            """
+            using TorchSharp;
+            using static TorchSharp.torch;
+
+            namespace Models
+            {
+                public class UNet
+                {
+                    class SelfAttention
+                    {
+                        Tensor A(Tensor q, Tensor k, Tensor v) => (q.matmul(k.transpose(-2, -1)) / 8).softmax(-1).matmul(v);
+                        Tensor B(Tensor q, Tensor k, Tensor v, Tensor? m)
+                        {
+                            var s = torch.matmul(q, k.transpose(-1, -2)) / 8;
+                            if (m is not null)
+                            {
+                                s = s + m;
+                            }
+
+                            return torch.matmul(s.softmax(-1), v);
+                        }
+                    }
+                }
+
+                static class Ops
+                {
+                    public static Tensor Attend(Tensor q, Tensor k, Tensor v) => q.bmm(k.transpose(1, 2)).div(8).softmax(-1).bmm(v);
+                }
+            }
+            """,
+            new[] { "SDPA007", "SDPA007", "SDPA008" }
+        },
     };
 
     [Theory]
@@ -116,5 +177,8 @@ public sealed class IdeLightBulbTests
         Assert.Contains(IdeHost.FixProviders, p => p.FixableDiagnosticIds.Contains(DiagnosticDescriptors.NotPartialId));
         Assert.Contains(IdeHost.Analyzers, a => a.SupportedDiagnostics.Any(d => d.Id == DiagnosticDescriptors.DirectCallInProcessorId));
         Assert.Contains(IdeHost.Analyzers, a => a.SupportedDiagnostics.Any(d => d.Id == DiagnosticDescriptors.NotPartialId));
+        Assert.Contains(IdeHost.FixProviders, p => p.FixableDiagnosticIds.Contains(DiagnosticDescriptors.HandWrittenInProcessorId));
+        Assert.Contains(IdeHost.FixProviders, p => p.FixableDiagnosticIds.Contains(DiagnosticDescriptors.HandWrittenOutsideProcessorId));
+        Assert.Contains(IdeHost.Analyzers, a => a.SupportedDiagnostics.Any(d => d.Id == DiagnosticDescriptors.HandWrittenInProcessorId));
     }
 }
