@@ -523,6 +523,43 @@ public class HandWrittenAttentionAnalyzerTests
         await test.RunAsync();
     }
 
+    // ---- reported only where the wrapper can be hosted (WrapperHostRules): else no fix, so no diagnostic ----
+
+    private const string HostChain = "public Tensor Forward(Tensor q, Tensor k, Tensor v) => (q.matmul(k.transpose(-2, -1)) / 8).softmax(-1).matmul(v);";
+
+    public static TheoryData<string, string> Unhostable => new()
+    {
+        { "a file-local type", $$"""file class FileLocalAttention { {{HostChain}} }""" },
+        { "a type nested in a file-local type", $$"""file class Outer { class SelfAttention { {{HostChain}} } }""" },
+        { "an interface's default method", $$"""public interface IAttention { {{HostChain}} }""" },
+        {
+            "a type that already declares ChunkedScaledDotProductAttention by hand",
+            $$"""
+            public class ClashingAttention
+            {
+                {{HostChain}}
+                private static Tensor ChunkedScaledDotProductAttention(Tensor q, Tensor k, Tensor v) => q;
+            }
+            """
+        },
+        {
+            "a type with a field named like the wrapper",
+            $$"""public class FieldAttention { int ChunkedScaledDotProductAttention; {{HostChain}} }"""
+        },
+    };
+
+    [Theory]
+    [MemberData(nameof(Unhostable))]
+    public async Task Types_that_cannot_host_the_wrapper_are_not_reported(string description, string type)
+    {
+        _ = description;
+
+        // SDPA008 on as well, so neither rule can hide the case; the control type proves the analyzer ran.
+        await Verify.VerifyWithEditorConfigAsync(
+            "dotnet_diagnostic.SDPA008.severity = warning",
+            Usings + type + "\n\n" + Processor("    " + HostChain.Replace(".matmul(v)", ".{|SDPA007:matmul|}(v)", System.StringComparison.Ordinal), "ControlAttention").Substring(Usings.Length));
+    }
+
     [Fact]
     public async Task Without_the_runtime_nothing_is_reported()
     {
