@@ -2,6 +2,7 @@ using System;
 using System.Text.RegularExpressions;
 using System.Threading.Tasks;
 using Xunit;
+using HandWritten = ChunkedAttention.Generator.Tests.CodeFixes.CodeFixTest<ChunkedAttention.CodeFixes.HandWrittenAttention.HandWrittenAttentionCodeFixProvider>;
 using MakePartial = ChunkedAttention.Generator.Tests.CodeFixes.CodeFixTest<ChunkedAttention.CodeFixes.MakePartialCodeFixProvider>;
 using Test = ChunkedAttention.Generator.Tests.CodeFixes.CodeFixTest<ChunkedAttention.CodeFixes.UseChunkedAttentionCodeFixProvider>;
 
@@ -472,6 +473,158 @@ public class LayoutPreservationTests
                     }
                 }
             }
+            """, indent, eol));
+    }
+
+    [Theory]
+    [MemberData(nameof(Layouts))]
+    public async Task Hand_written_chain_over_statements_changes_only_the_chain_attribute_partial_and_using(string indent, string eol)
+    {
+        // SDPA007: the removed statements take their own lines with them (a comment on a removed line
+        // goes too); the header comment and blank line above the chain, the comment after the final
+        // product, and every other line stay byte for byte.
+        await HandWritten.VerifyAsync(Layout("""
+            #nullable enable
+            using TorchSharp.Modules;
+            using static TorchSharp.torch;
+            using System;
+
+            namespace Models
+            {
+                /// <summary>
+                /// Causal self-attention.
+                /// </summary>
+                public class CausalSelfAttention : nn.Module<Tensor, Tensor?, Tensor>
+                {
+                    private readonly Dropout attn_dropout = nn.Dropout(0.1);
+
+                    public CausalSelfAttention() : base(nameof(CausalSelfAttention)) { }
+
+                    public override Tensor forward(Tensor x, Tensor? mask)
+                    {
+                        var (q, k, v) = (x, x, x);
+
+                        // Self-attend: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
+                        var att = q.matmul(k.transpose(-2, -1)) * (1.0 / Math.Sqrt(k.size(-1)));
+                        if (mask is not null)
+                        {
+                            att = att + mask; // additive
+                        }
+
+                        att = nn.functional.softmax(att, dim: -1);
+                        att = attn_dropout.forward(att);
+                        var y = att.{|SDPA007:matmul|}(v); // (B, nh, T, hs)
+
+                        // Re-assemble all head outputs side by side.
+                        return y.transpose(1, 2);
+                    }
+                }
+            }
+            """, indent, eol), Layout("""
+            #nullable enable
+            using TorchSharp.Modules;
+            using static TorchSharp.torch;
+            using System;
+            using ChunkedAttention;
+
+            namespace Models
+            {
+                /// <summary>
+                /// Causal self-attention.
+                /// </summary>
+                [ChunkedAttention]
+                public partial class CausalSelfAttention : nn.Module<Tensor, Tensor?, Tensor>
+                {
+                    private readonly Dropout attn_dropout = nn.Dropout(0.1);
+
+                    public CausalSelfAttention() : base(nameof(CausalSelfAttention)) { }
+
+                    public override Tensor forward(Tensor x, Tensor? mask)
+                    {
+                        var (q, k, v) = (x, x, x);
+
+                        // Self-attend: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
+                        var y = ChunkedScaledDotProductAttention(q, k, v, attn_mask: mask, p: attn_dropout.training ? attn_dropout.p : 0.0); // (B, nh, T, hs)
+
+                        // Re-assemble all head outputs side by side.
+                        return y.transpose(1, 2);
+                    }
+                }
+            }
+            """, indent, eol));
+    }
+
+    [Theory]
+    [MemberData(nameof(Layouts))]
+    public async Task Hand_written_chain_broken_over_lines_keeps_the_lines_around_it(string indent, string eol)
+    {
+        // A fluent chain written over several lines in an expression body, and a declared-only local
+        // the chain assigns, and a reused local whose declaration goes with the chain (the final
+        // assignment declares it): the call takes the chain's place, the lines around it are untouched.
+        await HandWritten.VerifyAsync(Layout("""
+            using System;
+            using System.Linq;
+            using TorchSharp;
+            using static TorchSharp.torch;
+
+            namespace Models;
+
+            #region Attention
+            internal sealed class SelfAttention
+            {
+                public Tensor Forward(Tensor q, Tensor k, Tensor v) =>
+                    q.matmul(k.transpose(-2, -1))
+                        .div(8)
+                        .softmax(-1)
+                        .{|SDPA007:matmul|}(v);
+
+                public Tensor Backward(Tensor q, Tensor k, Tensor v)
+                {
+                    Tensor output;
+                    var scores = torch.matmul(q, k.transpose(-1, -2)); // scores
+                    output = torch.{|SDPA007:matmul|}(scores.softmax(-1), v);
+                    return output;
+                }
+
+                public Tensor Reused(Tensor q, Tensor k, Tensor v)
+                {
+                    Tensor att = q.matmul(k.transpose(-2, -1)); // raw scores
+                    att = att.softmax(-1);
+                    att = att.{|SDPA007:matmul|}(v); // output
+                    return att;
+                }
+            }
+            #endregion
+            """, indent, eol), Layout("""
+            using System;
+            using System.Linq;
+            using ChunkedAttention;
+            using TorchSharp;
+            using static TorchSharp.torch;
+
+            namespace Models;
+
+            #region Attention
+            [ChunkedAttention]
+            internal sealed partial class SelfAttention
+            {
+                public Tensor Forward(Tensor q, Tensor k, Tensor v) =>
+                    ChunkedScaledDotProductAttention(q, k, v, scale: 1.0 / 8);
+
+                public Tensor Backward(Tensor q, Tensor k, Tensor v)
+                {
+                    Tensor output;
+                    output = ChunkedScaledDotProductAttention(q, k, v, scale: 1.0);
+                    return output;
+                }
+
+                public Tensor Reused(Tensor q, Tensor k, Tensor v)
+                {
+                    Tensor att = ChunkedScaledDotProductAttention(q, k, v, scale: 1.0); // output
+                    return att;
+                }
+            }
+            #endregion
             """, indent, eol));
     }
 
