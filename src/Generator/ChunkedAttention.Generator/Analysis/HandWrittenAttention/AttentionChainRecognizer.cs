@@ -46,8 +46,12 @@ internal sealed partial class AttentionChainRecognizer
             compilation.GetTypeByMetadataName(WellKnownNames.ChunkedAttentionAttribute) is not null);
     }
 
-    /// <summary>Cheap first test: is <paramref name="invocation"/> a TorchSharp <c>matmul</c>/<c>bmm</c> (a possible final product)?</summary>
-    public bool IsCandidate(IInvocationOperation invocation) => IsProduct(invocation, out _, out _);
+    /// <summary>
+    /// Cheap first test: is <paramref name="invocation"/> a TorchSharp <c>matmul</c>/<c>bmm</c> (a possible final
+    /// product) with a <c>softmax</c> written before it in its member? Most products are not attention (the
+    /// scores product q·kᵀ itself, MLPs, rotary embeddings): they are turned away here, before any value is followed.
+    /// </summary>
+    public bool IsCandidate(IInvocationOperation invocation) => IsProduct(invocation, out _, out _) && SoftmaxWrittenBefore(invocation);
 
     /// <summary>Analyzes the chain ending at <paramref name="final"/>.</summary>
     public ChainAnalysis Analyze(IInvocationOperation final, CancellationToken cancellationToken)
@@ -65,6 +69,20 @@ internal sealed partial class AttentionChainRecognizer
         {
             return ChainAnalysis.Declined(declined.Reason, declined.Detail);
         }
+    }
+
+    /// <summary>
+    /// Whether <c>softmax</c> is written in the member holding <paramref name="product"/> before the product ends.
+    /// The weights reach the product through its own operands or through straight-line definitions, which come
+    /// before the statement that reads them, and TorchSharp's softmax is only ever called by that name; so a
+    /// product with no such text before its end cannot be attention. A text search (a comment may match: then
+    /// the full analysis decides) costs far less than realizing the member's tokens or following any value.
+    /// </summary>
+    private static bool SoftmaxWrittenBefore(IOperation product)
+    {
+        var member = OperationFacts.Root(product).Syntax;
+        var span = Microsoft.CodeAnalysis.Text.TextSpan.FromBounds(member.SpanStart, product.Syntax.Span.End);
+        return member.SyntaxTree.GetText().ToString(span).IndexOf("softmax", StringComparison.Ordinal) >= 0;
     }
 
     /// <summary>The query, key or value that is a plain reference, to read the dtype from (finite fills).</summary>
