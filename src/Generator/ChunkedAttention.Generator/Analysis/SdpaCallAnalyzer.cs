@@ -72,9 +72,7 @@ public sealed class SdpaCallAnalyzer : DiagnosticAnalyzer
             var location = GetNameLocation(invocation);
 
             // Top-level statements have a synthesized containing type, which cannot host the wrapper.
-            var hostCandidate = context.ContainingSymbol is IMethodSymbol { Name: WellKnownMemberNames.TopLevelStatementsEntryPointMethodName }
-                ? null
-                : containingType;
+            var hostCandidate = WrapperHostFacts.HostCandidate(context.ContainingSymbol);
             var host = _host.Decide(hostCandidate, context.Options, context.CancellationToken);
             var properties = host == WrapperHost.Possible ? FixProperties.ForHost(hostCandidate!) : null;
 

@@ -50,6 +50,27 @@ internal sealed class WrapperHostFacts
             whyNot);
     }
 
+    /// <summary>
+    /// The type that would receive the wrapper for code in <paramref name="containingSymbol"/>: its nearest containing
+    /// type, or null in top-level statements (their synthesized <c>Program</c> cannot be marked).
+    /// </summary>
+    /// <param name="containingSymbol">The member (or lambda, local function) the code is in.</param>
+    public static INamedTypeSymbol? HostCandidate(ISymbol? containingSymbol)
+    {
+        for (ISymbol? current = containingSymbol; current is not null; current = current.ContainingSymbol)
+        {
+            switch (current)
+            {
+                case IMethodSymbol { Name: WellKnownMemberNames.TopLevelStatementsEntryPointMethodName }:
+                    return null;
+                case INamedTypeSymbol type:
+                    return type;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>Whether <paramref name="type"/> can receive the wrapper, or why not.</summary>
     /// <param name="type">The type a call is in; null for top-level statements.</param>
     /// <param name="options">The analyzer options (which files count as generated).</param>

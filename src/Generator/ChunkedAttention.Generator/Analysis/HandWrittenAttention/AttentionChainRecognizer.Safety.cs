@@ -14,38 +14,15 @@ internal sealed partial class AttentionChainRecognizer
     {
         // ---- Safety of the rewrite ----
 
+        // Where the wrapper can go (a class or struct, the runtime referenced, ...) is the wrapper rulebook's
+        // decision (WrapperHostRules), made by the analyzer before it asks; here only whether the call can say it all.
         private void CheckWrapper(AttentionMask? mask, AttentionDropout? dropout, bool needsScale)
         {
-            if (!_owner._hasRuntime)
-            {
-                throw Decline(DeclineReason.NoRuntime);
-            }
-
             var wrapper = _owner._wrapper;
             if (wrapper is null || (mask is not null && wrapper.Mask is null) || (dropout is not null && wrapper.Dropout is null) || (needsScale && wrapper.Scale is null))
             {
                 throw Decline(DeclineReason.WrapperLacksParameter);
             }
-        }
-
-        private void CheckHost()
-        {
-            var syntax = _final.Syntax;
-            for (var node = syntax.Parent; node is not null; node = node.Parent)
-            {
-                switch (node)
-                {
-                    case Microsoft.CodeAnalysis.CSharp.Syntax.ClassDeclarationSyntax
-                        or Microsoft.CodeAnalysis.CSharp.Syntax.StructDeclarationSyntax
-                        or Microsoft.CodeAnalysis.CSharp.Syntax.RecordDeclarationSyntax:
-                        return;
-                    case Microsoft.CodeAnalysis.CSharp.Syntax.BaseTypeDeclarationSyntax:
-                    case Microsoft.CodeAnalysis.CSharp.Syntax.GlobalStatementSyntax:
-                        throw Decline(DeclineReason.NoHostType);
-                }
-            }
-
-            throw Decline(DeclineReason.NoHostType);
         }
 
         // Every reference to a chain local must be the chain's own, except before its first chain

@@ -20,14 +20,12 @@ internal sealed partial class AttentionChainRecognizer
 {
     private readonly AttentionSymbols _symbols;
     private readonly WrapperArguments? _wrapper;
-    private readonly bool _hasRuntime;
     private readonly TensorShapes _shapes;
 
-    public AttentionChainRecognizer(AttentionSymbols symbols, WrapperArguments? wrapper, bool hasRuntime)
+    public AttentionChainRecognizer(AttentionSymbols symbols, WrapperArguments? wrapper)
     {
         _symbols = symbols;
         _wrapper = wrapper;
-        _hasRuntime = hasRuntime;
         _shapes = new TensorShapes(symbols, IsInPlaceStep);
     }
 
@@ -40,10 +38,7 @@ internal sealed partial class AttentionChainRecognizer
             return null;
         }
 
-        return new AttentionChainRecognizer(
-            symbols,
-            WrapperArguments.For(compilation, cancellationToken),
-            compilation.GetTypeByMetadataName(WellKnownNames.ChunkedAttentionAttribute) is not null);
+        return new AttentionChainRecognizer(symbols, WrapperArguments.For(compilation, cancellationToken));
     }
 
     /// <summary>
@@ -405,7 +400,6 @@ internal sealed partial class AttentionChainRecognizer
             }
 
             CheckWrapper(mask, dropout, needsScale: !scaleIsDefault);
-            CheckHost();
             var outputLocal = CheckIntermediates();
             var kept = KeptValues(query, key, value, mask, dropout, scaleIsDefault ? new List<ScaleFactor>() : factors);
             CheckMovedValues(kept);

@@ -55,12 +55,6 @@ internal enum DeclineReason
     /// <summary>A preprocessor directive sits among the statements the fix would remove.</summary>
     PreprocessorDirective,
 
-    /// <summary>No class or struct to receive the generated wrapper (top-level statements, interfaces).</summary>
-    NoHostType,
-
-    /// <summary>The project does not reference the ChunkedAttention runtime (no attribute to add).</summary>
-    NoRuntime,
-
     /// <summary>The referenced TorchSharp's SDPA lacks a parameter the call would need (mask, dropout, scale).</summary>
     WrapperLacksParameter,
 }
@@ -86,8 +80,6 @@ internal static class DeclineReasons
         DeclineReason.MovedValueChanges => "a moved value is reassigned before the product",
         DeclineReason.SideEffects => "moving values would reorder side effects",
         DeclineReason.PreprocessorDirective => "preprocessor directive inside the chain",
-        DeclineReason.NoHostType => "no class or struct to host the wrapper",
-        DeclineReason.NoRuntime => "ChunkedAttention runtime not referenced",
         DeclineReason.WrapperLacksParameter => "TorchSharp SDPA lacks a needed parameter",
         _ => reason.ToString(),
     };

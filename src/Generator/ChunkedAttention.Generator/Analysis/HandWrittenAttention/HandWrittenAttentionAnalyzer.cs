@@ -114,9 +114,8 @@ public sealed class HandWrittenAttentionAnalyzer : DiagnosticAnalyzer
 
             // Reported only where the fix is offered: the wrapper rulebook decides (once, for analyzer and fixer)
             // whether the type can host the generated wrapper; top-level statements cannot.
-            if (context.ContainingSymbol is IMethodSymbol { Name: WellKnownMemberNames.TopLevelStatementsEntryPointMethodName }
-                || ContainingType(context.ContainingSymbol) is not { } type
-                || _host.Decide(type, _options, context.CancellationToken) != WrapperHost.Possible)
+            var type = WrapperHostFacts.HostCandidate(context.ContainingSymbol);
+            if (type is null || _host.Decide(type, _options, context.CancellationToken) != WrapperHost.Possible)
             {
                 return;
             }
@@ -163,19 +162,6 @@ public sealed class HandWrittenAttentionAnalyzer : DiagnosticAnalyzer
 
         private bool IsProcessor(INamedTypeSymbol type) =>
             _processorCache.GetOrAdd(type, t => AttentionProcessorRules.IsAttentionProcessor(t, _symbols));
-
-        private static INamedTypeSymbol? ContainingType(ISymbol symbol)
-        {
-            for (ISymbol? current = symbol; current is not null; current = current.ContainingSymbol)
-            {
-                if (current is INamedTypeSymbol type)
-                {
-                    return type;
-                }
-            }
-
-            return null;
-        }
 
         private static Location NameLocation(IInvocationOperation invocation) =>
             invocation.Syntax is InvocationExpressionSyntax { Expression: var expression }

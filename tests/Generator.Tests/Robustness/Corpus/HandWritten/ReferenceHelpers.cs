@@ -1,6 +1,7 @@
 // Helpers and look-alikes written for this corpus: a static reference implementation outside any
 // attention processor (SDPA008 when enabled), slot attention normalising over the slots, gated and
-// sharpened weights, and a matrix library with its own matmul/softmax. "expect:" marks the outcome.
+// sharpened weights, a matrix library with its own matmul/softmax, and attention in places the wrapper
+// cannot go (an interface's default method, a file-local type). "expect:" marks the outcome.
 #nullable enable
 using System;
 using TorchSharp;
@@ -54,5 +55,17 @@ namespace Corpus.HandWritten.Helpers
     public sealed class MatrixAttention
     {
         public Matrix Attend(Matrix q, Matrix k, Matrix v) => (q.matmul(k.transpose(-2, -1)) * 0.125).softmax(-1).matmul(v);
+    }
+
+    /// <summary>A default attention on an interface: no class or struct there to receive the wrapper.</summary>
+    public interface IReferenceAttention
+    {
+        Tensor Attend(Tensor q, Tensor k, Tensor v) => q.matmul(k.mT).div(8).softmax(-1).matmul(v); // expect: declined HostNotClassOrStruct
+    }
+
+    /// <summary>A file-local attention: the generated file, another file, cannot extend it.</summary>
+    file sealed class FileLocalAttention
+    {
+        public Tensor Attend(Tensor q, Tensor k, Tensor v) => q.matmul(k.mT).div(8).softmax(-1).matmul(v); // expect: declined HostFileLocal
     }
 }
