@@ -59,21 +59,7 @@ public sealed partial class PackageEndToEndTests
         Directory.CreateDirectory(directory);
         WriteSharedConsumerFiles();
 
-        File.WriteAllText(Path.Combine(directory, "Consumer.csproj"), $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-                <Nullable>enable</Nullable>
-                <ImplicitUsings>enable</ImplicitUsings>
-              </PropertyGroup>
-              <ItemGroup>
-                <PackageReference Include="ChunkedAttention" Version="{_package.Version}" />
-                <PackageReference Include="TorchSharp" Version="{TorchSharpVersion}" />
-                <PackageReference Include="libtorch-cpu-linux-x64" Version="{LibTorchVersion}" />
-              </ItemGroup>
-            </Project>
-            """);
+        WriteConsumerCsproj(directory);
 
         // SDPA007 is a warning by default; SDPA008 stays off, so the reference copy is left alone.
         File.WriteAllText(Path.Combine(directory, ".editorconfig"), "root = true\n");

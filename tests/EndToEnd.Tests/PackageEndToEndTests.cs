@@ -173,11 +173,8 @@ public sealed partial class PackageEndToEndTests : IClassFixture<PackedPackageFi
             """);
     }
 
-    private void WriteConsumerProject(string directory)
-    {
-        Directory.CreateDirectory(directory);
-        WriteSharedConsumerFiles();
-
+    /// <summary>The net10.0 console project both consumer tests build: the packed package, TorchSharp and its CPU libtorch.</summary>
+    private void WriteConsumerCsproj(string directory) =>
         File.WriteAllText(Path.Combine(directory, "Consumer.csproj"), $"""
             <Project Sdk="Microsoft.NET.Sdk">
               <PropertyGroup>
@@ -193,6 +190,13 @@ public sealed partial class PackageEndToEndTests : IClassFixture<PackedPackageFi
               </ItemGroup>
             </Project>
             """);
+
+    private void WriteConsumerProject(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        WriteSharedConsumerFiles();
+
+        WriteConsumerCsproj(directory);
 
         // No severity for SDPA001: dotnet format fixes it as it is (warning by default); only diagnostics
         // that are off or below warning by default need one (README). root = true keeps outer files out.

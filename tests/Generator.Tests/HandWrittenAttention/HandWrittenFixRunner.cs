@@ -9,6 +9,7 @@ using ChunkedAttention.CodeFixes.HandWrittenAttention;
 using ChunkedAttention.Generator.Analysis;
 using ChunkedAttention.Generator.Analysis.HandWrittenAttention;
 using ChunkedAttention.Generator.Tests.Generation;
+using ChunkedAttention.Generator.Tests.Robustness;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
@@ -75,7 +76,7 @@ internal static class HandWrittenFixRunner
                 FixAllScope.Solution,
                 UseChunkedAttentionCodeFixProvider.EquivalenceKey,
                 provider.FixableDiagnosticIds,
-                new FixedDiagnostics(reported),
+                new RoslynPipeline.FixedDiagnosticProvider(reported),
                 CancellationToken.None);
             var action = (await provider.GetFixAllProvider().GetFixAsync(context).ConfigureAwait(false))!;
             var operations = await action.GetOperationsAsync(CancellationToken.None).ConfigureAwait(false);
@@ -89,25 +90,6 @@ internal static class HandWrittenFixRunner
         }
 
         return new FixRun(compilation, reported, result);
-    }
-
-    private sealed class FixedDiagnostics : FixAllContext.DiagnosticProvider
-    {
-        private readonly ImmutableArray<Diagnostic> _diagnostics;
-
-        public FixedDiagnostics(ImmutableArray<Diagnostic> diagnostics) => _diagnostics = diagnostics;
-
-        public override async Task<IEnumerable<Diagnostic>> GetDocumentDiagnosticsAsync(Document document, CancellationToken cancellationToken)
-        {
-            var tree = await document.GetSyntaxTreeAsync(cancellationToken).ConfigureAwait(false);
-            return _diagnostics.Where(d => d.Location.SourceTree == tree);
-        }
-
-        public override Task<IEnumerable<Diagnostic>> GetProjectDiagnosticsAsync(Project project, CancellationToken cancellationToken) =>
-            Task.FromResult(Enumerable.Empty<Diagnostic>());
-
-        public override Task<IEnumerable<Diagnostic>> GetAllDiagnosticsAsync(Project project, CancellationToken cancellationToken) =>
-            Task.FromResult<IEnumerable<Diagnostic>>(_diagnostics);
     }
 
     /// <summary>Compiles <paramref name="sources"/> with the generator; the errors and warnings the compiler reports.</summary>

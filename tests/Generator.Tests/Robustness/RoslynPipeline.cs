@@ -461,7 +461,7 @@ internal static class RoslynPipeline
     }
 
     /// <summary>Fix All's view of the diagnostics: the ones the analyzers reported for this case.</summary>
-    private sealed class FixedDiagnosticProvider : FixAllContext.DiagnosticProvider
+    internal sealed class FixedDiagnosticProvider : FixAllContext.DiagnosticProvider
     {
         private readonly ImmutableArray<Diagnostic> _diagnostics;
 
